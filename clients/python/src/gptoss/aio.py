@@ -1,0 +1,252 @@
+"""Asynchronous client (grpc.aio): the same API as `gptoss.Client`, with `async` methods."""
+# ruff: noqa: ASYNC109  -- `timeout` is the gRPC deadline, passed to the call like grpc.aio does.
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from types import TracebackType
+from typing import Any, TypeVar, Unpack
+
+import grpc
+import grpc.aio
+from grpc_health.v1 import health_pb2_grpc
+
+from gptoss.build import (
+    CountTokensOptions,
+    GenerateOptions,
+    resolve_count_tokens_request,
+    resolve_generate_request,
+)
+from gptoss.connection import (
+    DEFAULT_TARGET,
+    SERVICE_NAME,
+    Metadata,
+    RetryPolicy,
+    TlsConfig,
+    call_metadata,
+    channel_args,
+    deadline_after,
+    remaining,
+    resolve_tls,
+)
+from gptoss.errors import GptossError, UnavailableError, from_rpc_error
+from gptoss.events import Event, event_from_proto
+from gptoss.info import ModelInfo, ServingStatus, TokenCount, health_request
+from gptoss.result import Completion, CompletionBuilder
+from gptoss.v1 import inference_pb2 as pb
+from gptoss.v1 import inference_pb2_grpc as pb_grpc
+
+T = TypeVar("T")
+
+
+class AsyncEventStream(AsyncIterator[Event]):
+    """The events of one Generate call. `aclose()` (or leaving `async with`) cancels the RPC."""
+
+    def __init__(self, events: AsyncGenerator[Event, None], request_id: str) -> None:
+        self._events = events
+        self.request_id = request_id
+
+    def __aiter__(self) -> AsyncEventStream:
+        return self
+
+    async def __anext__(self) -> Event:
+        return await anext(self._events)
+
+    async def aclose(self) -> None:
+        """Stop reading; cancels the call on the server if it is still running."""
+        await self._events.aclose()
+
+    async def collect(self) -> Completion:
+        """Read the rest of the stream into one Completion."""
+        builder = CompletionBuilder()
+        async with self:
+            async for event in self:
+                builder.add(event)
+        return builder.result()
+
+    async def __aenter__(self) -> AsyncEventStream:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+
+class AsyncClient:
+    """asyncio client for gptoss.v1.InferenceService; see `gptoss.Client` for the options.
+
+    Create it inside the event loop that uses it (grpc.aio channels are bound to one loop).
+    """
+
+    def __init__(
+        self,
+        target: str = DEFAULT_TARGET,
+        *,
+        api_key: str | None = None,
+        tls: TlsConfig | bool | None = None,
+        timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        wait_for_ready: bool = False,
+        channel_options: Sequence[tuple[str, Any]] = (),
+        channel: grpc.aio.Channel | None = None,
+    ) -> None:
+        tls_config = resolve_tls(tls)
+        self.target = target
+        self._api_key = api_key
+        self._timeout = timeout
+        self._retry = retry or RetryPolicy()
+        self._wait_for_ready = wait_for_ready
+        self._owns_channel = channel is None
+        if channel is None:
+            options = channel_args(tls_config, channel_options)
+            if tls_config is not None:
+                channel = grpc.aio.secure_channel(target, tls_config.credentials(), options=options)
+            else:
+                channel = grpc.aio.insecure_channel(target, options=options)
+        self._channel = channel
+        self._stub = pb_grpc.InferenceServiceStub(channel)
+        self._health = health_pb2_grpc.HealthStub(channel)
+
+    async def close(self) -> None:
+        if self._owns_channel:
+            await self._channel.close()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    # -- Generate ---------------------------------------------------------------------------------
+
+    def generate(
+        self,
+        request: Any | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        request_id: str | None = None,
+        metadata: Metadata | None = None,
+        **options: Unpack[GenerateOptions],
+    ) -> AsyncEventStream:
+        """Stream one assistant turn: `async for event in client.generate(messages=[...])`."""
+        proto = resolve_generate_request(request, request_id, options)
+        rid = proto.request_id
+        md = call_metadata(self._api_key, rid, metadata)
+        return AsyncEventStream(self._events(proto, self._timeout_for(timeout), md, rid), rid)
+
+    async def complete(
+        self,
+        request: Any | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        request_id: str | None = None,
+        metadata: Metadata | None = None,
+        **options: Unpack[GenerateOptions],
+    ) -> Completion:
+        """Generate and collect the whole turn."""
+        stream = self.generate(request, timeout=timeout, request_id=request_id, metadata=metadata, **options)
+        return await stream.collect()
+
+    async def _events(
+        self, request: Any, timeout: float | None, metadata: Metadata, request_id: str
+    ) -> AsyncGenerator[Event, None]:
+        deadline = deadline_after(timeout)
+        attempt = 0
+        while True:
+            attempt += 1
+            call = self._stub.Generate(
+                request, timeout=remaining(deadline), metadata=metadata, wait_for_ready=self._wait_for_ready
+            )
+            received = False
+            try:
+                async for response in call:
+                    received = True
+                    event = event_from_proto(response)
+                    if event is not None:
+                        yield event
+                return
+            except grpc.RpcError as exc:
+                error = from_rpc_error(exc, request_id=request_id or None)
+                delay = None if received else self._retry.retry_delay(error, attempt, deadline)
+                if delay is None:
+                    raise error from exc
+            finally:
+                # No-op after a normal end; on aclose() / an exception it cancels the server's work.
+                call.cancel()
+            await asyncio.sleep(delay)
+
+    # -- unary calls -------------------------------------------------------------------------------
+
+    async def model_info(
+        self, *, timeout: float | None = None, metadata: Metadata | None = None
+    ) -> ModelInfo:
+        response = await self._unary(self._stub.GetModelInfo, pb.GetModelInfoRequest(), timeout, metadata)
+        return ModelInfo.from_proto(response)
+
+    async def count_tokens(
+        self,
+        request: Any | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+        **options: Unpack[CountTokensOptions],
+    ) -> TokenCount:
+        proto = resolve_count_tokens_request(request, options)
+        return TokenCount.from_proto(await self._unary(self._stub.CountTokens, proto, timeout, metadata))
+
+    async def health(self, service: str = SERVICE_NAME, *, timeout: float | None = None) -> ServingStatus:
+        response = await self._unary(self._health.Check, health_request(service), timeout, None)
+        return ServingStatus.from_proto(response.status)
+
+    async def wait_until_ready(
+        self, timeout: float = 120.0, *, service: str = SERVICE_NAME, poll_s: float = 0.5
+    ) -> None:
+        """Wait until readiness is SERVING; UnavailableError when `timeout` runs out first."""
+        deadline = time.monotonic() + timeout
+        last = "no answer"
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                status = await self.health(service, timeout=max(0.1, min(5.0, left)))
+                if status is ServingStatus.SERVING:
+                    return
+                last = status.value
+            except GptossError as exc:
+                last = str(exc)
+            if time.monotonic() + poll_s >= deadline:
+                raise UnavailableError(f"{self.target} not ready after {timeout:.0f}s ({last})")
+            await asyncio.sleep(poll_s)
+
+    def _timeout_for(self, timeout: float | None) -> float | None:
+        return self._timeout if timeout is None else timeout
+
+    async def _unary(
+        self,
+        method: Callable[..., Awaitable[T]],
+        request: Any,
+        timeout: float | None,
+        metadata: Metadata | None,
+    ) -> T:
+        deadline = deadline_after(self._timeout_for(timeout))
+        md = call_metadata(self._api_key, None, metadata)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await method(
+                    request, timeout=remaining(deadline), metadata=md, wait_for_ready=self._wait_for_ready
+                )
+            except grpc.RpcError as exc:
+                error = from_rpc_error(exc)
+                delay = self._retry.retry_delay(error, attempt, deadline)
+                if delay is None:
+                    raise error from exc
+            await asyncio.sleep(delay)

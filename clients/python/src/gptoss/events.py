@@ -1,0 +1,162 @@
+"""Typed stream events: frozen dataclasses so callers never touch proto oneofs or Durations."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+from gptoss.v1 import inference_pb2 as pb
+
+
+class FinishReason(enum.StrEnum):
+    """Why a generation ended (mirrors gptoss.v1.FinishReason, OpenAI-style spelling)."""
+
+    UNSPECIFIED = "unspecified"
+    STOP = "stop"
+    LENGTH = "length"
+    TOOL_CALLS = "tool_calls"
+    CANCELLED = "cancelled"
+    ERROR = "error"
+
+
+_FINISH_BY_PROTO: dict[int, FinishReason] = {
+    pb.FINISH_REASON_UNSPECIFIED: FinishReason.UNSPECIFIED,
+    pb.FINISH_REASON_STOP: FinishReason.STOP,
+    pb.FINISH_REASON_LENGTH: FinishReason.LENGTH,
+    pb.FINISH_REASON_TOOL_CALLS: FinishReason.TOOL_CALLS,
+    pb.FINISH_REASON_CANCELLED: FinishReason.CANCELLED,
+    pb.FINISH_REASON_ERROR: FinishReason.ERROR,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ReasoningDelta:
+    """New text on the analysis (reasoning) channel."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ContentDelta:
+    """New text of the final answer."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallDelta:
+    """Part of a streamed tool call: id and name on its first delta, then argument text."""
+
+    index: int
+    id: str
+    name: str
+    arguments_delta: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallDone:
+    """A complete tool call with its whole arguments JSON text."""
+
+    index: int
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class TokenIds:
+    """Generated token ids (raw prompt_token_ids mode only)."""
+
+    token_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token counts of one request."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    reasoning_tokens: int = 0
+    cached_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class Timings:
+    """Server-side timings in seconds; None where the server did not report one."""
+
+    queue_wait_s: float | None = None
+    time_to_first_token_s: float | None = None
+    decode_time_s: float | None = None
+    total_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """The last event of every successful stream."""
+
+    finish_reason: FinishReason
+    usage: Usage = field(default_factory=Usage)
+    timings: Timings = field(default_factory=Timings)
+    error_message: str = ""
+    request_id: str = ""
+
+
+Event = ReasoningDelta | ContentDelta | ToolCallDelta | ToolCallDone | TokenIds | Done
+
+
+def _seconds(msg: Any, name: str) -> float | None:
+    if not msg.HasField(name):
+        return None
+    duration = getattr(msg, name)
+    return float(duration.seconds) + float(duration.nanos) / 1e9
+
+
+def finish_reason_from_proto(value: int) -> FinishReason:
+    return _FINISH_BY_PROTO.get(value, FinishReason.UNSPECIFIED)
+
+
+def done_from_proto(done: Any) -> Done:
+    usage = done.usage
+    timings = done.timings
+    return Done(
+        finish_reason=finish_reason_from_proto(done.finish_reason),
+        usage=Usage(
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            reasoning_tokens=usage.reasoning_tokens,
+            cached_tokens=usage.cached_tokens,
+        ),
+        timings=Timings(
+            queue_wait_s=_seconds(timings, "queue_wait"),
+            time_to_first_token_s=_seconds(timings, "time_to_first_token"),
+            decode_time_s=_seconds(timings, "decode_time"),
+            total_s=_seconds(timings, "total"),
+        ),
+        error_message=done.error_message,
+        request_id=done.request_id,
+    )
+
+
+def event_from_proto(response: Any) -> Event | None:
+    """Convert one GenerateResponse; None for an empty oneof (a newer server's unknown event)."""
+    kind = response.WhichOneof("event")
+    if kind == "reasoning":
+        return ReasoningDelta(response.reasoning.text)
+    if kind == "content":
+        return ContentDelta(response.content.text)
+    if kind == "tool_call":
+        d = response.tool_call
+        return ToolCallDelta(index=d.index, id=d.id, name=d.name, arguments_delta=d.arguments_delta)
+    if kind == "tool_call_done":
+        d = response.tool_call_done
+        return ToolCallDone(index=d.index, id=d.id, name=d.name, arguments=d.arguments)
+    if kind == "token_ids":
+        return TokenIds(tuple(response.token_ids.token_ids))
+    if kind == "done":
+        return done_from_proto(response.done)
+    return None

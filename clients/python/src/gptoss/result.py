@@ -1,0 +1,120 @@
+"""Fold a stream of events into one Completion (pure, shared by the sync and async clients)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from gptoss.events import (
+    ContentDelta,
+    Done,
+    Event,
+    FinishReason,
+    ReasoningDelta,
+    Timings,
+    TokenIds,
+    ToolCallDelta,
+    ToolCallDone,
+    Usage,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """One complete tool call of the assistant turn."""
+
+    id: str
+    name: str
+    arguments: str
+
+    def parsed_arguments(self) -> Any:
+        """The arguments decoded from JSON (raises ValueError when the model wrote invalid JSON)."""
+        return json.loads(self.arguments) if self.arguments.strip() else {}
+
+    def as_message_dict(self) -> dict[str, str]:
+        """The shape `messages=[{"role": "assistant", "tool_calls": [...]}]` accepts."""
+        return {"id": self.id, "name": self.name, "arguments": self.arguments}
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """One whole assistant turn."""
+
+    reasoning: str
+    content: str
+    tool_calls: tuple[ToolCall, ...]
+    finish_reason: FinishReason
+    usage: Usage
+    timings: Timings
+    request_id: str = ""
+    error_message: str = ""
+    token_ids: tuple[int, ...] = ()
+
+    def as_assistant_message(self) -> dict[str, Any]:
+        """This turn as a history message, to send back with the tool results."""
+        message: dict[str, Any] = {"role": "assistant", "content": self.content}
+        if self.reasoning:
+            message["reasoning"] = self.reasoning
+        if self.tool_calls:
+            message["tool_calls"] = [call.as_message_dict() for call in self.tool_calls]
+        return message
+
+
+@dataclass(slots=True)
+class _PendingCall:
+    id: str = ""
+    name: str = ""
+    arguments: list[str] = field(default_factory=list)
+
+
+class CompletionBuilder:
+    """Accumulates events; `result()` once the Done event arrived."""
+
+    def __init__(self) -> None:
+        self._reasoning: list[str] = []
+        self._content: list[str] = []
+        self._token_ids: list[int] = []
+        self._pending: dict[int, _PendingCall] = {}
+        self._done_calls: dict[int, ToolCall] = {}
+        self._done: Done | None = None
+
+    def add(self, event: Event) -> None:
+        if isinstance(event, ReasoningDelta):
+            self._reasoning.append(event.text)
+        elif isinstance(event, ContentDelta):
+            self._content.append(event.text)
+        elif isinstance(event, ToolCallDelta):
+            pending = self._pending.setdefault(event.index, _PendingCall())
+            pending.id = pending.id or event.id
+            pending.name = pending.name or event.name
+            pending.arguments.append(event.arguments_delta)
+        elif isinstance(event, ToolCallDone):
+            self._done_calls[event.index] = ToolCall(id=event.id, name=event.name, arguments=event.arguments)
+        elif isinstance(event, TokenIds):
+            self._token_ids.extend(event.token_ids)
+        elif isinstance(event, Done):
+            self._done = event
+
+    @property
+    def done(self) -> bool:
+        return self._done is not None
+
+    def result(self) -> Completion:
+        """The turn so far; a stream that ended without Done reports finish_reason UNSPECIFIED."""
+        done = self._done or Done(finish_reason=FinishReason.UNSPECIFIED)
+        calls = dict(self._done_calls)
+        # A call that streamed deltas but never got its ToolCallDone still shows what arrived.
+        for index, pending in self._pending.items():
+            calls.setdefault(index, ToolCall(pending.id, pending.name, "".join(pending.arguments)))
+        return Completion(
+            reasoning="".join(self._reasoning),
+            content="".join(self._content),
+            tool_calls=tuple(calls[i] for i in sorted(calls)),
+            finish_reason=done.finish_reason,
+            usage=done.usage,
+            timings=done.timings,
+            request_id=done.request_id,
+            error_message=done.error_message,
+            token_ids=tuple(self._token_ids),
+        )

@@ -1,0 +1,1 @@
+"""Generated gptoss.v1 stubs (scripts/gen_protos.py)."""

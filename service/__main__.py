@@ -1,0 +1,51 @@
+"""`python -m service`: run one replica until SIGTERM/SIGINT (drain) or engine death (exit 1)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+
+from service.config import Settings, load_settings
+from service.logs import configure_logging
+from service.server import GrpcService
+
+log = logging.getLogger("service")
+
+
+async def serve(settings: Settings) -> int:
+    service = GrpcService(settings)
+    await service.start()
+    loop = asyncio.get_running_loop()
+    drain: asyncio.Task[None] | None = None
+
+    def on_signal(signum: int) -> None:
+        nonlocal drain
+        if drain is None:
+            log.info("signal %s: draining (grace %.0fs)", signal.Signals(signum).name, settings.drain_grace_seconds)
+            drain = loop.create_task(service.drain_and_stop())
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+    await service.stopped.wait()
+    if drain is not None:
+        await drain
+    return service.exit_code
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings = load_settings(sys.argv[1:] if argv is None else argv)
+    configure_logging(settings.log_level)
+    log.info("starting", extra={"settings": settings.public_summary()})
+    try:
+        import uvloop
+
+        runner = uvloop.run
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        runner = asyncio.run
+    return runner(serve(settings))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

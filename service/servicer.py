@@ -1,0 +1,208 @@
+"""gptoss.v1.InferenceService: thin wiring of validation → Harmony render → engine → parse → events."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+
+import grpc
+from google.protobuf.duration_pb2 import Duration
+from gptoss.v1 import inference_pb2 as pb
+from gptoss.v1 import inference_pb2_grpc
+
+from service import harmony
+from service.config import Settings
+from service.engine import EngineDeadError, EngineStep
+from service.errors import ServiceError, abort, unavailable
+from service.harmony import tokens as harmony_tokens
+from service.lifecycle import ServiceState
+from service.stop_strings import StopStringMatcher
+from service.validation import GenerationPlan, count_prompt_tokens, plan_generate
+
+log = logging.getLogger(__name__)
+Context = grpc.aio.ServicerContext[object, object]
+
+
+class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
+    def __init__(self, settings: Settings, state: ServiceState) -> None:
+        self._settings = settings
+        self._state = state
+
+    async def Generate(self, request: pb.GenerateRequest, context: Context) -> AsyncIterator[pb.GenerateResponse]:  # type: ignore[override]
+        try:
+            self._state.serving_engine()
+            admission = self._state.admit()
+        except ServiceError as error:
+            await abort(context, error)
+        try:
+            plan = plan_generate(request, self._settings)
+            async for response in _GenerationStream(plan, self._state).run():
+                yield response
+        except ServiceError as error:
+            await abort(context, error)
+        finally:
+            admission.release()
+
+    async def GetModelInfo(self, request: pb.GetModelInfoRequest, context: Context) -> pb.GetModelInfoResponse:
+        return pb.GetModelInfoResponse(
+            model_id=self._settings.model_id,
+            max_context_length=self._settings.max_model_len,
+            profile=self._settings.profile,
+            engine_version=self._state.engine_version,
+            max_concurrent_requests=self._settings.max_concurrent_requests,
+        )
+
+    async def CountTokens(self, request: pb.CountTokensRequest, context: Context) -> pb.CountTokensResponse:
+        try:
+            prompt_tokens = count_prompt_tokens(request, self._settings)
+        except ServiceError as error:
+            await abort(context, error)
+        return pb.CountTokensResponse(prompt_tokens=prompt_tokens, max_context_length=self._settings.max_model_len)
+
+
+class _GenerationStream:
+    """One request's engine stream turned into GenerateResponse events; aborts the engine on exit."""
+
+    def __init__(self, plan: GenerationPlan, state: ServiceState) -> None:
+        self._plan = plan
+        self._state = state
+        self._parser = harmony.HarmonyStreamParser()
+        self._stop = StopStringMatcher(plan.stop)
+        self._started = time.monotonic()
+        self._first_token_at: float | None = None
+        self._last_token_at: float | None = None
+        self._completion_tokens = 0
+
+    async def run(self) -> AsyncIterator[pb.GenerateResponse]:
+        plan = self._plan
+        engine = self._state.serving_engine()
+        last: EngineStep | None = None
+        stream = engine.generate(plan.request_id, plan.prompt_token_ids, plan.options)
+        try:
+            async for step in stream:
+                last = step
+                self._count(step)
+                for response in self._responses(step):
+                    yield response
+                if self._stop.matched:
+                    break
+        except EngineDeadError as exc:
+            self._state.serving_engine()  # flips the phase to DEAD and raises UNAVAILABLE
+            raise unavailable(f"engine failed: {exc}", "ENGINE_DEAD") from exc
+        finally:
+            if last is None or not last.finished:
+                await _close_quietly(stream)
+                await engine.abort(plan.request_id)
+        for response in self._flush():
+            yield response
+        yield self._done(last)
+
+    def _count(self, step: EngineStep) -> None:
+        if step.token_ids:
+            now = time.monotonic()
+            self._first_token_at = self._first_token_at or now
+            self._last_token_at = now
+            self._completion_tokens += len(step.token_ids)
+
+    def _responses(self, step: EngineStep) -> list[pb.GenerateResponse]:
+        if self._plan.raw:
+            return [pb.GenerateResponse(token_ids=pb.TokenIds(token_ids=step.token_ids))] if step.token_ids else []
+        return self._to_proto(self._parser.feed(step.token_ids))
+
+    def _flush(self) -> list[pb.GenerateResponse]:
+        if self._plan.raw:
+            return []
+        responses = self._to_proto(self._parser.finish())
+        tail = self._stop.flush()
+        if tail:
+            responses.append(pb.GenerateResponse(content=pb.ContentDelta(text=tail)))
+        return responses
+
+    def _to_proto(self, events: list[harmony.Event]) -> list[pb.GenerateResponse]:
+        responses = []
+        for event in events:
+            if self._stop.matched:
+                break
+            if isinstance(event, harmony.ContentText):
+                text = self._stop.feed(event.text)
+                if text:
+                    responses.append(pb.GenerateResponse(content=pb.ContentDelta(text=text)))
+            elif isinstance(event, harmony.ReasoningText):
+                responses.append(pb.GenerateResponse(reasoning=pb.ReasoningDelta(text=event.text)))
+            elif isinstance(event, harmony.ToolCallStart):
+                delta = pb.ToolCallDelta(index=event.index, id=event.id, name=event.name)
+                responses.append(pb.GenerateResponse(tool_call=delta))
+            elif isinstance(event, harmony.ToolCallArguments):
+                delta = pb.ToolCallDelta(index=event.index, arguments_delta=event.text)
+                responses.append(pb.GenerateResponse(tool_call=delta))
+            else:
+                done = pb.ToolCallDone(index=event.index, id=event.id, name=event.name, arguments=event.arguments)
+                responses.append(pb.GenerateResponse(tool_call_done=done))
+        return responses
+
+    def _finish_reason(self, last: EngineStep | None) -> pb.FinishReason:
+        if self._stop.matched:
+            return pb.FINISH_REASON_STOP
+        if last is None or not last.finished or last.finish_reason == "abort":
+            return pb.FINISH_REASON_CANCELLED
+        if last.finish_reason == "length":
+            return pb.FINISH_REASON_LENGTH
+        if not self._plan.raw and last.stop_token_id == harmony_tokens.CALL and self._parser.tool_calls_completed:
+            return pb.FINISH_REASON_TOOL_CALLS
+        return pb.FINISH_REASON_STOP
+
+    def _done(self, last: EngineStep | None) -> pb.GenerateResponse:
+        finish = self._finish_reason(last)
+        now = time.monotonic()
+        timings = pb.Timings(total=_duration(now - self._started))
+        if self._first_token_at is not None:
+            timings.time_to_first_token.CopyFrom(_duration(self._first_token_at - self._started))
+            decode = (self._last_token_at or self._first_token_at) - self._first_token_at
+            engine_timings = last.timings if last is not None else None
+            if engine_timings is not None and engine_timings.decode is not None:
+                decode = engine_timings.decode
+            timings.decode_time.CopyFrom(_duration(decode))
+        if last is not None and last.timings is not None and last.timings.queue_wait is not None:
+            timings.queue_wait.CopyFrom(_duration(last.timings.queue_wait))
+        usage = pb.Usage(
+            prompt_tokens=len(self._plan.prompt_token_ids),
+            completion_tokens=self._completion_tokens,
+            reasoning_tokens=self._parser.reasoning_tokens,
+            cached_tokens=last.num_cached_tokens if last is not None else 0,
+        )
+        problems = "" if self._plan.raw else "; ".join(self._parser.problems)
+        log.info(
+            "request done",
+            extra={
+                "request_id": self._plan.request_id,
+                "finish_reason": pb.FinishReason.Name(finish),
+                "prompt_tokens": usage.prompt_tokens,
+                "completion_tokens": usage.completion_tokens,
+                "ttft_s": (self._first_token_at or now) - self._started,
+                "total_s": now - self._started,
+            },
+        )
+        done = pb.Done(
+            finish_reason=finish,
+            usage=usage,
+            timings=timings,
+            request_id=self._plan.request_id,
+            error_message=f"malformed Harmony output: {problems}" if problems else "",
+        )
+        return pb.GenerateResponse(done=done)
+
+
+async def _close_quietly(stream: AsyncIterator[EngineStep]) -> None:
+    aclose = getattr(stream, "aclose", None)
+    if aclose is not None:
+        try:
+            await aclose()
+        except Exception:  # the engine is being torn down; abort below is what matters
+            log.debug("closing engine stream failed", exc_info=True)
+
+
+def _duration(seconds: float) -> Duration:
+    duration = Duration()
+    duration.FromNanoseconds(max(0, int(seconds * 1e9)))
+    return duration
