@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import filecmp
-import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -38,7 +37,9 @@ def _generate(out_root: Path) -> None:
     ]
     if protoc.main(args) != 0:
         raise SystemExit("protoc failed")
-    (out_root / GENERATED_PACKAGE / "__init__.py").write_text('"""Generated gptoss.v1 stubs (scripts/gen_protos.py)."""\n')
+    (out_root / GENERATED_PACKAGE / "__init__.py").write_text(
+        '"""Generated gptoss.v1 stubs (scripts/gen_protos.py)."""\n'
+    )
 
 
 def _generated_files(root: Path) -> list[Path]:
@@ -61,7 +62,11 @@ def main() -> int:
         (fresh / GENERATED_PACKAGE).mkdir(parents=True)
         _generate(fresh)
         expected, actual = _generated_files(fresh), _generated_files(OUT_ROOT)
-        stale = [str(p) for p in expected if p not in actual or not filecmp.cmp(fresh / p, OUT_ROOT / p, shallow=False)]
+        stale = [
+            str(p)
+            for p in expected
+            if p not in actual or not filecmp.cmp(fresh / p, OUT_ROOT / p, shallow=False)
+        ]
         stale += [str(p) for p in actual if p not in expected]
         if stale:
             print("generated stubs are stale, run `make proto`:", ", ".join(stale), file=sys.stderr)

@@ -23,7 +23,9 @@ async def serve(settings: Settings) -> int:
     def on_signal(signum: int) -> None:
         nonlocal drain
         if drain is None:
-            log.info("signal %s: draining (grace %.0fs)", signal.Signals(signum).name, settings.drain_grace_seconds)
+            log.info(
+                "signal %s: draining (grace %.0fs)", signal.Signals(signum).name, settings.drain_grace_seconds
+            )
             drain = loop.create_task(service.drain_and_stop())
 
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -40,11 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     log.info("starting", extra={"settings": settings.public_summary()})
     try:
         import uvloop
-
-        runner = uvloop.run
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
-        runner = asyncio.run
-    return runner(serve(settings))
+        return asyncio.run(serve(settings))
+    return uvloop.run(serve(settings))
 
 
 if __name__ == "__main__":

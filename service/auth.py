@@ -7,13 +7,18 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
 import grpc
 
 from service.errors import STATUS_DETAILS_KEY, unauthenticated
 
-OPEN_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.v1alpha.ServerReflection/", "/grpc.reflection.v1.")
+Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
+OPEN_SERVICES = (
+    "/grpc.health.v1.Health/",
+    "/grpc.reflection.v1alpha.ServerReflection/",
+    "/grpc.reflection.v1.",
+)
 
 
 def key_matches(presented: str, keys: Sequence[str]) -> bool:
@@ -37,9 +42,9 @@ class ApiKeyInterceptor(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> Handler | None:
         method = handler_call_details.method
         if method.startswith(OPEN_SERVICES):
             return await continuation(handler_call_details)
@@ -49,7 +54,7 @@ class ApiKeyInterceptor(grpc.aio.ServerInterceptor):
         return _rejecting(handler)
 
 
-def _rejecting(handler: grpc.RpcMethodHandler | None) -> grpc.RpcMethodHandler:
+def _rejecting(handler: Handler | None) -> Handler:
     error = unauthenticated()
     trailing = ((STATUS_DETAILS_KEY, error.details()),)
 

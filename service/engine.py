@@ -69,7 +69,9 @@ class Engine(Protocol):
     @property
     def errored(self) -> bool: ...
 
-    def generate(self, request_id: str, prompt_token_ids: list[int], options: SamplingOptions) -> AsyncIterator[EngineStep]: ...
+    def generate(
+        self, request_id: str, prompt_token_ids: list[int], options: SamplingOptions
+    ) -> AsyncIterator[EngineStep]: ...
 
     async def abort(self, request_id: str) -> None: ...
 
@@ -140,7 +142,7 @@ class VllmEngine:
         await self._llm.abort(request_id)
 
     def num_unfinished_requests(self) -> int:
-        return int(self._llm.output_processor.get_num_unfinished_requests())
+        return len(self._llm.output_processor.request_states)
 
     async def shutdown(self) -> None:
         await asyncio.to_thread(self._llm.shutdown)

@@ -46,7 +46,8 @@ class ServiceError(Exception):
         packed = any_pb2.Any()
         packed.Pack(info)
         status = status_pb2.Status(code=self.code.value[0], message=self.message, details=[packed])
-        return status.SerializeToString()
+        serialized: bytes = status.SerializeToString()
+        return serialized
 
 
 def invalid_argument(message: str, param: str | None = None) -> ServiceError:
@@ -58,7 +59,9 @@ def context_length_exceeded(message: str, param: str = "messages") -> ServiceErr
 
 
 def model_not_found(model: str) -> ServiceError:
-    return ServiceError(grpc.StatusCode.NOT_FOUND, f"model {model!r} is not served here", "MODEL_NOT_FOUND", param="model")
+    return ServiceError(
+        grpc.StatusCode.NOT_FOUND, f"model {model!r} is not served here", "MODEL_NOT_FOUND", param="model"
+    )
 
 
 def overloaded(limit: int) -> ServiceError:
@@ -76,7 +79,9 @@ def unavailable(message: str, reason: str) -> ServiceError:
 
 def unauthenticated() -> ServiceError:
     return ServiceError(
-        grpc.StatusCode.UNAUTHENTICATED, "missing or invalid API key (authorization: Bearer KEY)", "INVALID_API_KEY"
+        grpc.StatusCode.UNAUTHENTICATED,
+        "missing or invalid API key (authorization: Bearer KEY)",
+        "INVALID_API_KEY",
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 from collections.abc import Callable
@@ -31,6 +32,8 @@ class ServiceState:
         self.engine_version = ""
         self.max_concurrent_requests = max_concurrent_requests
         self.active_streams = 0
+        self.idle = asyncio.Event()
+        self.idle.set()
         self._listeners: list[Callable[[Phase], None]] = []
 
     def on_phase_change(self, listener: Callable[[Phase], None]) -> None:
@@ -59,6 +62,7 @@ class ServiceState:
         if self.active_streams >= self.max_concurrent_requests:
             raise overloaded(self.max_concurrent_requests)
         self.active_streams += 1
+        self.idle.clear()
         return Admission(self)
 
 
@@ -71,6 +75,8 @@ class Admission:
     def release(self) -> None:
         if self._state is not None:
             self._state.active_streams -= 1
+            if not self._state.active_streams:
+                self._state.idle.set()
             self._state = None
 
 

@@ -60,7 +60,9 @@ class GrpcService:
                 ("grpc.so_reuseport", 0),
             ],
         )
-        inference_pb2_grpc.add_InferenceServiceServicer_to_server(InferenceServicer(self.settings, self.state), server)
+        inference_pb2_grpc.add_InferenceServiceServicer_to_server(
+            InferenceServicer(self.settings, self.state), server
+        )
         health_pb2_grpc.add_HealthServicer_to_server(health.attach_health(self.state), server)
         services = (
             inference_pb2.DESCRIPTOR.services_by_name["InferenceService"].full_name,
@@ -76,7 +78,9 @@ class GrpcService:
             return self._server.add_insecure_port(address)
         credentials = grpc.ssl_server_credentials(
             [(Path(self.settings.tls_key or "").read_bytes(), Path(self.settings.tls_cert).read_bytes())],
-            root_certificates=Path(self.settings.tls_client_ca).read_bytes() if self.settings.tls_client_ca else None,
+            root_certificates=Path(self.settings.tls_client_ca).read_bytes()
+            if self.settings.tls_client_ca
+            else None,
             require_client_auth=bool(self.settings.tls_client_ca),
         )
         return self._server.add_secure_port(address, credentials)
@@ -85,12 +89,17 @@ class GrpcService:
         """Listen now; the engine starts in the background (readiness follows it)."""
         self.port = self._bind()
         await self._server.start()
-        log.info("gRPC listening on %s (profile %s, model %s)", self.target, self.settings.profile, self.settings.model_id)
+        log.info(
+            "gRPC listening on %s (profile %s, model %s)",
+            self.target,
+            self.settings.profile,
+            self.settings.model_id,
+        )
         self._engine_task = asyncio.create_task(self._start_engine())
 
-    async def wait_ready(self, timeout: float) -> None:
+    async def wait_ready(self) -> None:
         assert self._engine_task is not None
-        await asyncio.wait_for(asyncio.shield(self._engine_task), timeout)
+        await asyncio.shield(self._engine_task)
 
     async def _start_engine(self) -> None:
         started = time.monotonic()
@@ -112,7 +121,7 @@ class GrpcService:
 
     async def _watch_engine(self, engine: Engine) -> None:
         """A dead engine cannot recover in-process: go NOT_SERVING and exit non-zero."""
-        while not engine.errored:
+        while not engine.errored:  # noqa: ASYNC110 - vLLM exposes a flag, not an event
             await asyncio.sleep(0.5)
         log.error("engine died: readiness and liveness NOT_SERVING, shutting down")
         self.state.set_phase(Phase.DEAD)
@@ -125,11 +134,14 @@ class GrpcService:
         grace = self.settings.drain_grace_seconds if grace is None else grace
         if self.state.phase is not Phase.DEAD:
             self.state.set_phase(Phase.DRAINING)
-        deadline = time.monotonic() + grace
-        while self.state.active_streams and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+        try:
+            await asyncio.wait_for(self.state.idle.wait(), grace)
+        except TimeoutError:
+            pass
         if self.state.active_streams:
-            log.warning("drain grace over with %d streams in flight: cancelling them", self.state.active_streams)
+            log.warning(
+                "drain grace over with %d streams in flight: cancelling them", self.state.active_streams
+            )
         await self._server.stop(grace=0.5)
         for task in (self._watchdog, self._engine_task):
             if task is not None and not task.done():

@@ -24,12 +24,14 @@ log = logging.getLogger(__name__)
 Context = grpc.aio.ServicerContext[object, object]
 
 
-class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
+class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):  # type: ignore[misc]
     def __init__(self, settings: Settings, state: ServiceState) -> None:
         self._settings = settings
         self._state = state
 
-    async def Generate(self, request: pb.GenerateRequest, context: Context) -> AsyncIterator[pb.GenerateResponse]:  # type: ignore[override]
+    async def Generate(
+        self, request: pb.GenerateRequest, context: Context
+    ) -> AsyncIterator[pb.GenerateResponse]:  # type: ignore[override]
         try:
             self._state.serving_engine()
             admission = self._state.admit()
@@ -44,7 +46,9 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
         finally:
             admission.release()
 
-    async def GetModelInfo(self, request: pb.GetModelInfoRequest, context: Context) -> pb.GetModelInfoResponse:
+    async def GetModelInfo(
+        self, request: pb.GetModelInfoRequest, context: Context
+    ) -> pb.GetModelInfoResponse:
         return pb.GetModelInfoResponse(
             model_id=self._settings.model_id,
             max_context_length=self._settings.max_model_len,
@@ -58,7 +62,9 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
             prompt_tokens = count_prompt_tokens(request, self._settings)
         except ServiceError as error:
             await abort(context, error)
-        return pb.CountTokensResponse(prompt_tokens=prompt_tokens, max_context_length=self._settings.max_model_len)
+        return pb.CountTokensResponse(
+            prompt_tokens=prompt_tokens, max_context_length=self._settings.max_model_len
+        )
 
 
 class _GenerationStream:
@@ -107,7 +113,11 @@ class _GenerationStream:
 
     def _responses(self, step: EngineStep) -> list[pb.GenerateResponse]:
         if self._plan.raw:
-            return [pb.GenerateResponse(token_ids=pb.TokenIds(token_ids=step.token_ids))] if step.token_ids else []
+            return (
+                [pb.GenerateResponse(token_ids=pb.TokenIds(token_ids=step.token_ids))]
+                if step.token_ids
+                else []
+            )
         return self._to_proto(self._parser.feed(step.token_ids))
 
     def _flush(self) -> list[pb.GenerateResponse]:
@@ -137,7 +147,9 @@ class _GenerationStream:
                 delta = pb.ToolCallDelta(index=event.index, arguments_delta=event.text)
                 responses.append(pb.GenerateResponse(tool_call=delta))
             else:
-                done = pb.ToolCallDone(index=event.index, id=event.id, name=event.name, arguments=event.arguments)
+                done = pb.ToolCallDone(
+                    index=event.index, id=event.id, name=event.name, arguments=event.arguments
+                )
                 responses.append(pb.GenerateResponse(tool_call_done=done))
         return responses
 
@@ -148,7 +160,11 @@ class _GenerationStream:
             return pb.FINISH_REASON_CANCELLED
         if last.finish_reason == "length":
             return pb.FINISH_REASON_LENGTH
-        if not self._plan.raw and last.stop_token_id == harmony_tokens.CALL and self._parser.tool_calls_completed:
+        if (
+            not self._plan.raw
+            and last.stop_token_id == harmony_tokens.CALL
+            and self._parser.tool_calls_completed
+        ):
             return pb.FINISH_REASON_TOOL_CALLS
         return pb.FINISH_REASON_STOP
 

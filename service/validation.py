@@ -19,7 +19,7 @@ from gptoss.v1 import inference_pb2 as pb
 
 from service.config import Settings
 from service.engine import SamplingOptions
-from service.errors import ServiceError, context_length_exceeded, invalid_argument, model_not_found
+from service.errors import context_length_exceeded, invalid_argument, model_not_found
 from service.harmony import (
     ASSISTANT_STOP_TOKENS,
     ChatMessage,
@@ -77,19 +77,23 @@ def plan_generate(request: pb.GenerateRequest, settings: Settings) -> Generation
         prompt = _raw_prompt(request.prompt_token_ids)
         param = "prompt_token_ids"
     else:
-        chat = chat_request(request.messages, request.tools, request.reasoning_effort, request.tool_choice, settings)
+        chat = chat_request(
+            request.messages, request.tools, request.reasoning_effort, request.tool_choice, settings
+        )
         prompt = render(chat)
         param = "messages"
     limit = settings.max_model_len
     if len(prompt) >= limit:
         raise context_length_exceeded(
-            f"prompt is {len(prompt)} tokens; this model's context is {limit} tokens and needs room for output",
+            f"{param}: the prompt is {len(prompt)} tokens; this model's context is {limit} tokens and needs room for output",
             param,
         )
     max_tokens = limit - len(prompt)
     if request.HasField("max_tokens"):
         if not 1 <= request.max_tokens < limit:
-            raise invalid_argument(f"max_tokens must be between 1 and {limit - 1}, got {request.max_tokens}", "max_tokens")
+            raise invalid_argument(
+                f"max_tokens must be between 1 and {limit - 1}, got {request.max_tokens}", "max_tokens"
+            )
         if len(prompt) + request.max_tokens > limit:
             raise context_length_exceeded(
                 f"prompt ({len(prompt)} tokens) + max_tokens ({request.max_tokens}) exceeds the context "
@@ -107,7 +111,9 @@ def plan_generate(request: pb.GenerateRequest, settings: Settings) -> Generation
 
 
 def count_prompt_tokens(request: pb.CountTokensRequest, settings: Settings) -> int:
-    chat = chat_request(request.messages, request.tools, request.reasoning_effort, request.tool_choice, settings)
+    chat = chat_request(
+        request.messages, request.tools, request.reasoning_effort, request.tool_choice, settings
+    )
     return len(render(chat))
 
 
@@ -128,7 +134,9 @@ def chat_request(
     if not messages:
         raise invalid_argument("messages must not be empty", "messages")
     if len(messages) > settings.max_messages:
-        raise invalid_argument(f"at most {settings.max_messages} messages are allowed, got {len(messages)}", "messages")
+        raise invalid_argument(
+            f"at most {settings.max_messages} messages are allowed, got {len(messages)}", "messages"
+        )
     if len(tools) > settings.max_tools:
         raise invalid_argument(f"at most {settings.max_tools} tools are allowed, got {len(tools)}", "tools")
     if effort != pb.REASONING_EFFORT_UNSPECIFIED and effort not in _EFFORTS:
@@ -143,7 +151,9 @@ def chat_request(
     if mode in ("required", "function") and not function_tools:
         raise invalid_argument(f"tool_choice {mode!r} needs tools", "tool_choice")
     if mode == "function" and tool_choice.function_name not in names:
-        raise invalid_argument(f"tool_choice names unknown function {tool_choice.function_name!r}", "tool_choice")
+        raise invalid_argument(
+            f"tool_choice names unknown function {tool_choice.function_name!r}", "tool_choice"
+        )
     return ChatRequest(
         messages=[_message(message, i) for i, message in enumerate(messages)],
         tools=function_tools,
@@ -160,15 +170,21 @@ def _message(message: pb.Message, index: int) -> ChatMessage:
     if role is None:
         raise invalid_argument(f"{param}.role: unknown role {message.role}", f"{param}.role")
     if role != "assistant" and (message.channel or message.reasoning or message.tool_calls):
-        raise invalid_argument(f"{param}: channel, reasoning and tool_calls are for assistant messages", param)
+        raise invalid_argument(
+            f"{param}: channel, reasoning and tool_calls are for assistant messages", param
+        )
     if role == "assistant" and message.channel not in _ASSISTANT_CHANNELS:
-        raise invalid_argument(f"{param}.channel must be one of final, analysis, commentary", f"{param}.channel")
+        raise invalid_argument(
+            f"{param}.channel must be one of final, analysis, commentary", f"{param}.channel"
+        )
     if role == "tool" and not (message.tool_call_id or message.name):
         raise invalid_argument(f"{param}: a tool message needs tool_call_id or name", f"{param}.tool_call_id")
     calls = []
     for j, call in enumerate(message.tool_calls):
         if not _TOOL_NAME.match(call.name):
-            raise invalid_argument(f"{param}.tool_calls[{j}].name is not a valid function name", f"{param}.tool_calls")
+            raise invalid_argument(
+                f"{param}.tool_calls[{j}].name is not a valid function name", f"{param}.tool_calls"
+            )
         calls.append(ToolCallRecord(id=call.id, name=call.name, arguments=call.arguments))
     content, reasoning = message.content, message.reasoning
     if role == "assistant" and message.channel == "analysis":
@@ -187,7 +203,9 @@ def _message(message: pb.Message, index: int) -> ChatMessage:
 def _tool(tool: pb.Tool, index: int) -> FunctionTool:
     param = f"tools[{index}]"
     if not _TOOL_NAME.match(tool.name):
-        raise invalid_argument(f"{param}.name must match {_TOOL_NAME.pattern}, got {tool.name!r}", f"{param}.name")
+        raise invalid_argument(
+            f"{param}.name must match {_TOOL_NAME.pattern}, got {tool.name!r}", f"{param}.name"
+        )
     parameters: dict[str, Any] = MessageToDict(tool.parameters) if tool.HasField("parameters") else {}
     if parameters:
         schema_type = parameters.get("type", "object")
@@ -200,16 +218,21 @@ def _tool(tool: pb.Tool, index: int) -> FunctionTool:
             if key in parameters and not isinstance(parameters[key], dict):
                 raise invalid_argument(f"{param}.parameters.{key} must be an object", f"{param}.parameters")
         if "required" in parameters and not (
-            isinstance(parameters["required"], list) and all(isinstance(r, str) for r in parameters["required"])
+            isinstance(parameters["required"], list)
+            and all(isinstance(r, str) for r in parameters["required"])
         ):
-            raise invalid_argument(f"{param}.parameters.required must be a list of names", f"{param}.parameters")
+            raise invalid_argument(
+                f"{param}.parameters.required must be a list of names", f"{param}.parameters"
+            )
     return FunctionTool(name=tool.name, description=tool.description, parameters=parameters)
 
 
 def _raw_prompt(token_ids: Sequence[int]) -> list[int]:
     bad = next((t for t in token_ids if not 0 <= t < VOCAB_SIZE), None)
     if bad is not None:
-        raise invalid_argument(f"prompt_token_ids: {bad} is not a token id (0..{VOCAB_SIZE - 1})", "prompt_token_ids")
+        raise invalid_argument(
+            f"prompt_token_ids: {bad} is not a token id (0..{VOCAB_SIZE - 1})", "prompt_token_ids"
+        )
     return list(token_ids)
 
 

@@ -206,7 +206,9 @@ class HarmonyStreamParser:
         self._emit_text(message.decoder.decode(b"", final=True), events)
         if message.route is _Route.TOOL_CALL and complete:
             self._completed_tool_calls += 1
-            events.append(ToolCallEnd(message.tool_index, message.tool_id, message.tool_name, message.arguments))
+            events.append(
+                ToolCallEnd(message.tool_index, message.tool_id, message.tool_name, message.arguments)
+            )
         self._message = None
 
     def _emit_text(self, text: str, events: list[Event]) -> None:

@@ -149,10 +149,14 @@ def _history_messages(message: ChatMessage, index: int, calls_by_id: dict[str, s
 def _assistant_messages(message: ChatMessage, calls_by_id: dict[str, str]) -> list[Message]:
     rendered: list[Message] = []
     if message.reasoning:
-        rendered.append(Message.from_role_and_content(Role.ASSISTANT, message.reasoning).with_channel("analysis"))
+        rendered.append(
+            Message.from_role_and_content(Role.ASSISTANT, message.reasoning).with_channel("analysis")
+        )
     if message.content:
         rendered.append(
-            Message.from_role_and_content(Role.ASSISTANT, message.content).with_channel(message.channel or "final")
+            Message.from_role_and_content(Role.ASSISTANT, message.content).with_channel(
+                message.channel or "final"
+            )
         )
     for call in message.tool_calls:
         calls_by_id[call.id] = call.name

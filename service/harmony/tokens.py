@@ -26,7 +26,8 @@ def encoding() -> HarmonyEncoding:
 @functools.lru_cache(maxsize=1 << 16)
 def token_bytes(token_id: int) -> bytes:
     """The raw bytes of one token; a token may hold part of a UTF-8 character."""
-    return encoding().decode([token_id], errors="surrogateescape").encode("utf-8", "surrogateescape")
+    text: str = encoding().decode([token_id], errors="surrogateescape")
+    return text.encode("utf-8", "surrogateescape")
 
 
 def is_special(token_id: int) -> bool:

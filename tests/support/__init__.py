@@ -1,0 +1,1 @@
+"""Test helpers: a scripted engine double and an in-thread server runner."""

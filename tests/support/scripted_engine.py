@@ -1,0 +1,82 @@
+"""A test double for the engine: emits a fixed token script, honours max_tokens and stop tokens.
+
+Used to pin exact token sequences (tool calls, malformed Harmony) and for fast replicas; the
+product path always runs vLLM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Sequence
+
+from service.engine import EngineStep, EngineTimings, SamplingOptions
+
+Script = Callable[[list[int]], Sequence[Sequence[int]]]
+
+
+class ScriptedEngine:
+    version = "scripted"
+
+    def __init__(self, script: Script | Sequence[Sequence[int]], step_delay: float = 0.0) -> None:
+        self._script: Script = script if callable(script) else (lambda _prompt, s=script: s)  # type: ignore[misc]
+        self.step_delay = step_delay
+        self.running: set[str] = set()
+        self.aborted: list[str] = []
+        self.prompts: list[list[int]] = []
+        self.requests = 0
+        self._errored = False
+
+    @property
+    def errored(self) -> bool:
+        return self._errored
+
+    def kill(self) -> None:
+        """Simulate engine-core death."""
+        self._errored = True
+
+    async def generate(
+        self, request_id: str, prompt_token_ids: list[int], options: SamplingOptions
+    ) -> AsyncIterator[EngineStep]:
+        self.requests += 1
+        self.prompts.append(list(prompt_token_ids))
+        self.running.add(request_id)
+        produced = 0
+        try:
+            for chunk in self._script(prompt_token_ids):
+                if self._errored:
+                    from service.engine import EngineDeadError
+
+                    raise EngineDeadError("scripted engine killed")
+                if self.step_delay:
+                    await asyncio.sleep(self.step_delay)
+                else:
+                    await asyncio.sleep(0)
+                out: list[int] = []
+                for token in chunk:
+                    out.append(token)
+                    produced += 1
+                    if token in options.stop_token_ids:
+                        yield self._final(out, "stop", token)
+                        return
+                    if produced >= options.max_tokens:
+                        yield self._final(out, "length", None)
+                        return
+                yield EngineStep(token_ids=out)
+            yield self._final([], "length", None)
+        finally:
+            self.running.discard(request_id)
+
+    @staticmethod
+    def _final(tokens: list[int], reason: str, stop: int | None) -> EngineStep:
+        return EngineStep(tokens, True, reason, stop, 0, EngineTimings(queue_wait=0.0, decode=0.0))
+
+    async def abort(self, request_id: str) -> None:
+        if request_id in self.running:
+            self.aborted.append(request_id)
+        self.running.discard(request_id)
+
+    def num_unfinished_requests(self) -> int:
+        return len(self.running)
+
+    async def shutdown(self) -> None:
+        return None
