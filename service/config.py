@@ -98,7 +98,9 @@ class Settings(BaseSettings):
     # Network
     host: str = "127.0.0.1"
     port: int = Field(50051, ge=0, le=65535)
-    metrics_port: int = Field(0, ge=0, le=65535, description="Prometheus HTTP port; 0 disables")
+    metrics_port: int | None = Field(
+        9400, ge=0, le=65535, description="Prometheus HTTP port; 0 = any free port, None = off"
+    )
     # Model and engine
     model: str = str(TINY_MODEL_DIR)
     served_model_name: str = ""

@@ -102,7 +102,7 @@ class VllmEngine:
         args = AsyncEngineArgs(**engine_kwargs(settings))
 
         def build() -> AsyncLLM:
-            return AsyncLLM.from_engine_args(args)
+            return AsyncLLM.from_engine_args(args, stat_loggers=[_stat_logger_factory()])
 
         progress = asyncio.create_task(_log_progress(started))
         try:
@@ -205,6 +205,30 @@ def _timings(metrics: Any) -> EngineTimings | None:
         queue_wait=scheduled - queued if queued and scheduled else None,
         decode=last - first if first and last else None,
     )
+
+
+def _stat_logger_factory() -> Any:
+    """A vLLM stat logger feeding our `gptoss_engine_*` gauges (both vLLM versions' interface)."""
+    from vllm.v1.metrics.loggers import StatLoggerBase
+
+    from service import metrics
+
+    class GptossStatLogger(StatLoggerBase):  # type: ignore[misc]
+        def __init__(self, vllm_config: Any, engine_index: int = 0) -> None:
+            self.engine_index = engine_index
+
+        def record(self, scheduler_stats: Any, iteration_stats: Any, *args: Any, **kwargs: Any) -> None:
+            if scheduler_stats is not None:
+                metrics.record_engine_stats(
+                    scheduler_stats.num_running_reqs,
+                    scheduler_stats.num_waiting_reqs,
+                    float(getattr(scheduler_stats, "kv_cache_usage", 0.0)),
+                )
+
+        def log_engine_initialized(self) -> None:
+            return None
+
+    return GptossStatLogger
 
 
 async def _log_progress(started: float) -> None:

@@ -16,7 +16,7 @@ from gptoss.v1 import inference_pb2, inference_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from service import health
+from service import health, metrics
 from service.auth import ApiKeyInterceptor
 from service.config import Settings
 from service.engine import Engine, SamplingOptions, VllmEngine
@@ -41,6 +41,7 @@ class GrpcService:
         self._engine_factory = engine_factory
         self._server = self._build_server()
         self.port = 0
+        self.metrics_port = 0
         self._engine_task: asyncio.Task[None] | None = None
         self._watchdog: asyncio.Task[None] | None = None
         self.engine_start_seconds: float | None = None
@@ -89,6 +90,10 @@ class GrpcService:
         """Listen now; the engine starts in the background (readiness follows it)."""
         self.port = self._bind()
         await self._server.start()
+        metrics.bind_state(self.state)
+        if self.settings.metrics_port is not None:
+            self.metrics_port = metrics.serve_metrics(self.settings.host, self.settings.metrics_port)
+            log.info("Prometheus metrics on http://%s:%d/metrics", self.settings.host, self.metrics_port)
         log.info(
             "gRPC listening on %s (profile %s, model %s)",
             self.target,
@@ -107,6 +112,9 @@ class GrpcService:
             engine = await self._engine_factory(self.settings)
             self.state.engine = engine
             self.state.engine_version = str(getattr(engine, "version", ""))
+            metrics.BUILD.info(
+                {"version": "0.1.0", "engine": self.state.engine_version, "profile": self.settings.profile}
+            )
             await _warm_up(engine)
         except Exception:
             log.exception("engine failed to start")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import AsyncIterator
 
 import grpc
@@ -11,7 +12,7 @@ from google.protobuf.duration_pb2 import Duration
 from gptoss.v1 import inference_pb2 as pb
 from gptoss.v1 import inference_pb2_grpc
 
-from service import harmony
+from service import harmony, metrics
 from service.config import Settings
 from service.engine import EngineDeadError, EngineStep
 from service.errors import ServiceError, abort, unavailable
@@ -32,23 +33,33 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):  # type: i
     async def Generate(
         self, request: pb.GenerateRequest, context: Context
     ) -> AsyncIterator[pb.GenerateResponse]:  # type: ignore[override]
+        code = "CANCELLED"  # unless we get to say otherwise: the client went away
         try:
             self._state.serving_engine()
             admission = self._state.admit()
         except ServiceError as error:
+            metrics.REQUESTS.labels("Generate", error.code.name).inc()
             await abort(context, error)
         try:
+            request.request_id = (
+                request.request_id or _metadata(context, "x-request-id") or f"req-{uuid.uuid4().hex}"
+            )
+            await context.send_initial_metadata((("x-request-id", request.request_id),))
             plan = plan_generate(request, self._settings)
             async for response in _GenerationStream(plan, self._state).run():
                 yield response
+            code = "OK"
         except ServiceError as error:
+            code = error.code.name
             await abort(context, error)
         finally:
             admission.release()
+            metrics.REQUESTS.labels("Generate", code).inc()
 
     async def GetModelInfo(
         self, request: pb.GetModelInfoRequest, context: Context
     ) -> pb.GetModelInfoResponse:
+        metrics.REQUESTS.labels("GetModelInfo", "OK").inc()
         return pb.GetModelInfoResponse(
             model_id=self._settings.model_id,
             max_context_length=self._settings.max_model_len,
@@ -61,7 +72,9 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):  # type: i
         try:
             prompt_tokens = count_prompt_tokens(request, self._settings)
         except ServiceError as error:
+            metrics.REQUESTS.labels("CountTokens", error.code.name).inc()
             await abort(context, error)
+        metrics.REQUESTS.labels("CountTokens", "OK").inc()
         return pb.CountTokensResponse(
             prompt_tokens=prompt_tokens, max_context_length=self._settings.max_model_len
         )
@@ -187,6 +200,7 @@ class _GenerationStream:
             reasoning_tokens=self._parser.reasoning_tokens,
             cached_tokens=last.num_cached_tokens if last is not None else 0,
         )
+        _observe(usage, timings, finish, self._completion_tokens)
         problems = "" if self._plan.raw else "; ".join(self._parser.problems)
         log.info(
             "request done",
@@ -207,6 +221,25 @@ class _GenerationStream:
             error_message=f"malformed Harmony output: {problems}" if problems else "",
         )
         return pb.GenerateResponse(done=done)
+
+
+def _observe(usage: pb.Usage, timings: pb.Timings, finish: pb.FinishReason, tokens: int) -> None:
+    for kind in ("prompt_tokens", "completion_tokens", "reasoning_tokens", "cached_tokens"):
+        metrics.TOKENS.labels(kind.removesuffix("_tokens")).inc(getattr(usage, kind))
+    metrics.FINISH.labels(pb.FinishReason.Name(finish).removeprefix("FINISH_REASON_").lower()).inc()
+    if timings.HasField("time_to_first_token"):
+        metrics.TTFT.observe(timings.time_to_first_token.ToNanoseconds() / 1e9)
+    if timings.HasField("queue_wait"):
+        metrics.QUEUE_WAIT.observe(timings.queue_wait.ToNanoseconds() / 1e9)
+    if timings.HasField("decode_time") and tokens > 1:
+        metrics.ITL.observe(timings.decode_time.ToNanoseconds() / 1e9 / (tokens - 1))
+
+
+def _metadata(context: Context, key: str) -> str:
+    for name, value in context.invocation_metadata() or ():
+        if name == key and isinstance(value, str):
+            return value[:128]
+    return ""
 
 
 async def _close_quietly(stream: AsyncIterator[EngineStep]) -> None:

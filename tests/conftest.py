@@ -27,7 +27,7 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, interval: f
 @pytest.fixture(scope="session")
 def live_server() -> Iterator[ServerThread]:
     """The product path: cpu-tiny profile, real vLLM engine (random weights), loopback, port 0."""
-    server = ServerThread(Settings(profile="cpu-tiny", port=0)).start()
+    server = ServerThread(Settings(profile="cpu-tiny", port=0, metrics_port=0)).start()
     yield server
     server.stop()
 
@@ -58,7 +58,7 @@ def scripted_server() -> Iterator[Callable[..., ServerThread]]:
         async def factory(_settings: Settings) -> ScriptedEngine:
             return engine
 
-        settings = Settings(profile="cpu-tiny", port=0, **overrides)
+        settings = Settings(profile="cpu-tiny", port=0, metrics_port=None, **overrides)
         server = ServerThread(settings, factory).start(ready_timeout=10)
         started.append(server)
         return server

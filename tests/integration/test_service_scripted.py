@@ -121,7 +121,9 @@ def test_readiness_waits_for_the_engine() -> None:
         await asyncio.to_thread(release.wait, 30)
         return engine
 
-    server = ServerThread(Settings(profile="cpu-tiny", port=0), slow_factory).start(wait_ready=False)
+    server = ServerThread(Settings(profile="cpu-tiny", port=0, metrics_port=None), slow_factory).start(
+        wait_ready=False
+    )
     try:
         with grpc.insecure_channel(server.target) as channel:
             health = health_pb2_grpc.HealthStub(channel)
