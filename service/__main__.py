@@ -10,6 +10,7 @@ import sys
 from service.config import Settings, load_settings
 from service.logs import configure_logging
 from service.server import GrpcService
+from service.tracing import configure_tracing
 
 log = logging.getLogger("service")
 
@@ -39,6 +40,7 @@ async def serve(settings: Settings) -> int:
 def main(argv: list[str] | None = None) -> int:
     settings = load_settings(sys.argv[1:] if argv is None else argv)
     configure_logging(settings.log_level)
+    configure_tracing(settings.otel_exporter)
     log.info("starting", extra={"settings": settings.public_summary()})
     try:
         import uvloop

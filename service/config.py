@@ -132,6 +132,8 @@ class Settings(BaseSettings):
     # Harmony
     default_reasoning_effort: Literal["low", "medium", "high"] = "medium"
     include_conversation_date: bool = True
+    # Observability
+    otel_exporter: Literal["none", "console", "otlp"] = "none"
     # Logging
     log_level: str = "INFO"
     log_prompts: bool = False

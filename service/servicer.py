@@ -11,8 +11,10 @@ import grpc
 from google.protobuf.duration_pb2 import Duration
 from gptoss.v1 import inference_pb2 as pb
 from gptoss.v1 import inference_pb2_grpc
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 
-from service import harmony, metrics
+from service import harmony, metrics, tracing
 from service.config import Settings
 from service.engine import EngineDeadError, EngineStep
 from service.errors import ServiceError, abort, unavailable
@@ -40,13 +42,21 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):  # type: i
         except ServiceError as error:
             metrics.REQUESTS.labels("Generate", error.code.name).inc()
             await abort(context, error)
+        request.request_id = (
+            request.request_id or _metadata(context, "x-request-id") or f"req-{uuid.uuid4().hex}"
+        )
+        parent = tracing.context_from_metadata(context.invocation_metadata())
+        root = tracing.tracer().start_span(
+            "gptoss.v1.InferenceService/Generate",
+            context=parent,
+            kind=SpanKind.SERVER,
+            attributes={"gptoss.request_id": request.request_id},
+        )
         try:
-            request.request_id = (
-                request.request_id or _metadata(context, "x-request-id") or f"req-{uuid.uuid4().hex}"
-            )
             await context.send_initial_metadata((("x-request-id", request.request_id),))
-            plan = plan_generate(request, self._settings)
-            async for response in _GenerationStream(plan, self._state).run():
+            with tracing.tracer().start_span("harmony.render", context=trace.set_span_in_context(root)):
+                plan = plan_generate(request, self._settings)
+            async for response in _GenerationStream(plan, self._state, root).run():
                 yield response
             code = "OK"
         except ServiceError as error:
@@ -55,6 +65,8 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):  # type: i
         finally:
             admission.release()
             metrics.REQUESTS.labels("Generate", code).inc()
+            root.set_attribute("rpc.grpc.status_code", code)
+            root.end()
 
     async def GetModelInfo(
         self, request: pb.GetModelInfoRequest, context: Context
@@ -83,9 +95,11 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):  # type: i
 class _GenerationStream:
     """One request's engine stream turned into GenerateResponse events; aborts the engine on exit."""
 
-    def __init__(self, plan: GenerationPlan, state: ServiceState) -> None:
+    def __init__(self, plan: GenerationPlan, state: ServiceState, span: trace.Span) -> None:
         self._plan = plan
         self._state = state
+        self._span_context = trace.set_span_in_context(span)
+        self._parse_ns = 0
         self._parser = harmony.HarmonyStreamParser()
         self._stop = StopStringMatcher(plan.stop)
         self._started = time.monotonic()
@@ -98,6 +112,7 @@ class _GenerationStream:
         engine = self._state.serving_engine()
         last: EngineStep | None = None
         stream = engine.generate(plan.request_id, plan.prompt_token_ids, plan.options)
+        engine_span = tracing.tracer().start_span("engine.generate", context=self._span_context)
         try:
             async for step in stream:
                 last = step
@@ -113,6 +128,9 @@ class _GenerationStream:
             if last is None or not last.finished:
                 await _close_quietly(stream)
                 await engine.abort(plan.request_id)
+            engine_span.set_attribute("gptoss.completion_tokens", self._completion_tokens)
+            engine_span.end()
+            self._record_parse_span()
         for response in self._flush():
             yield response
         yield self._done(last)
@@ -131,7 +149,20 @@ class _GenerationStream:
                 if step.token_ids
                 else []
             )
-        return self._to_proto(self._parser.feed(step.token_ids))
+        started = time.perf_counter_ns()
+        responses = self._to_proto(self._parser.feed(step.token_ids))
+        self._parse_ns += time.perf_counter_ns() - started
+        return responses
+
+    def _record_parse_span(self) -> None:
+        """Parsing interleaves with generation: one span whose length is the summed parse time."""
+        if self._plan.raw:
+            return
+        end = time.time_ns()
+        parse = tracing.tracer().start_span(
+            "harmony.parse", context=self._span_context, start_time=end - self._parse_ns
+        )
+        parse.end(end_time=end)
 
     def _flush(self) -> list[pb.GenerateResponse]:
         if self._plan.raw:
