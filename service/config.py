@@ -124,6 +124,7 @@ class Settings(BaseSettings):
     max_tools: int = Field(128, ge=0)
     max_request_bytes: int = Field(4 << 20, ge=1024)
     drain_grace_seconds: float = Field(30.0, ge=0)
+    max_connection_age_seconds: float = Field(300.0, gt=0, description="so balancers see new replicas")
     # Security: API keys (gRPC metadata `authorization: Bearer KEY`), TLS / mutual TLS
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
     tls_cert: str | None = None

@@ -59,6 +59,10 @@ class GrpcService:
             options=[
                 ("grpc.max_receive_message_length", self.settings.max_request_bytes),
                 ("grpc.so_reuseport", 0),
+                # Clients re-resolve (and round_robin sees new replicas) when connections age out;
+                # the grace lets streams in flight finish.
+                ("grpc.max_connection_age_ms", int(self.settings.max_connection_age_seconds * 1000)),
+                ("grpc.max_connection_age_grace_ms", 15 * 60 * 1000),
             ],
         )
         inference_pb2_grpc.add_InferenceServiceServicer_to_server(

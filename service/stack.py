@@ -1,7 +1,7 @@
 """`make run`: the gRPC service and, beside it, the REST gateway, as two supervised processes.
 
-The gateway starts once the service is ready; SIGINT/SIGTERM drain both; if either exits,
-the other is stopped and the exit code is passed on.
+The gateway starts once the service is ready; SIGINT/SIGTERM drain the service, then stop the
+gateway; if either exits, the other is stopped and the exit code is passed on.
 """
 
 from __future__ import annotations
@@ -71,7 +71,8 @@ def main() -> int:
         print(f"[stack] REST gateway on http://{args.host}:{args.http_port}/v1 (OpenAI API)", flush=True)
     while not stopping and all(p.poll() is None for p in processes):
         time.sleep(0.5)
-    codes = [_stop(p, timeout=60) for p in reversed(processes)]
+    # Service first: it drains (in-flight streams finish through the gateway), then the gateway goes.
+    codes = [_stop(p, timeout=120) for p in processes]
     return next((code for code in codes if code not in (0, -signal.SIGTERM)), 0)
 
 
