@@ -38,7 +38,7 @@ serve: install
 	$(PY) -m service $(if $(PROFILE),--profile $(PROFILE))
 
 ## test: install, check generated code and lint, then run every test
-test: install check-proto lint
+test: install check-proto lint breaking
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: install

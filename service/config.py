@@ -42,6 +42,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "gpu_memory_utilization": 0.95,
         "kv_cache_dtype": "fp8",
         "async_scheduling": True,
+        # Like the seed's `vllm serve --stream-interval 20`: first token at once, then 20-token deltas.
+        "stream_interval": 20,
         "max_concurrent_requests": 256,
     },
     "gpt-oss-120b-tp4": {
@@ -54,6 +56,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "gpu_memory_utilization": 0.95,
         "kv_cache_dtype": "fp8",
         "async_scheduling": True,
+        # Like the seed's `vllm serve --stream-interval 20`: first token at once, then 20-token deltas.
+        "stream_interval": 20,
         "max_concurrent_requests": 256,
         # Only read by vLLM on Blackwell (B200): the MXFP4 x MXFP8 FlashInfer MoE kernels.
         "engine_env": {"VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8": "1"},
@@ -120,6 +124,12 @@ class Settings(BaseSettings):
     engine_env: dict[str, str] = Field(default_factory=dict)
     # Serving limits
     max_concurrent_requests: int = Field(256, ge=1)
+    admission_queue_size: int = Field(
+        0, ge=0, description="requests that may wait for a free slot beyond the limit; 0 = reject at once"
+    )
+    admission_queue_timeout_seconds: float = Field(
+        5.0, gt=0, description="longest wait for a slot before RESOURCE_EXHAUSTED"
+    )
     max_messages: int = Field(1024, ge=1)
     max_tools: int = Field(128, ge=0)
     max_request_bytes: int = Field(4 << 20, ge=1024)

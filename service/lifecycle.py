@@ -89,25 +89,26 @@ class ServiceState:
         try:
             async with asyncio.timeout(self.queue_timeout):
                 await waiter
-        except TimeoutError:
-            raise ServiceError(
-                grpc.StatusCode.RESOURCE_EXHAUSTED,
-                f"server is at its concurrency limit ({self.max_concurrent_requests} streams) and no "
-                f"slot freed within {self.queue_timeout:g}s; retry later",
-                "OVERLOADED",
-                retry_after_s=1,
-            ) from None
-        except BaseException:
-            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
-                self._release_slot()  # handed a slot while being cancelled: pass it on
+        except BaseException as exc:
+            handed = waiter.done() and not waiter.cancelled() and waiter.exception() is None
+            if isinstance(exc, TimeoutError):
+                if handed:  # the slot came just as the wait ran out: use it
+                    return Admission(self)
+                raise ServiceError(
+                    grpc.StatusCode.RESOURCE_EXHAUSTED,
+                    f"server is at its concurrency limit ({self.max_concurrent_requests} streams) and no "
+                    f"slot freed within {self.queue_timeout:g}s; retry later",
+                    "OVERLOADED",
+                    retry_after_s=1,
+                ) from None
+            if handed:  # cancelled (client gone) just as a slot arrived: pass it on
+                self._release_slot()
             raise
         finally:
             if not waiter.done():
                 waiter.cancel()
-            try:
+            if waiter in self._waiters:
                 self._waiters.remove(waiter)
-            except ValueError:
-                pass
         # The slot was handed over by _release_slot: active_streams already counts it.
         return Admission(self)
 

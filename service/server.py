@@ -37,7 +37,11 @@ class GrpcService:
 
     def __init__(self, settings: Settings, engine_factory: EngineFactory = start_vllm) -> None:
         self.settings = settings
-        self.state = ServiceState(settings.max_concurrent_requests)
+        self.state = ServiceState(
+            settings.max_concurrent_requests,
+            queue_size=settings.admission_queue_size,
+            queue_timeout=settings.admission_queue_timeout_seconds,
+        )
         self._engine_factory = engine_factory
         self._server = self._build_server()
         self.port = 0

@@ -38,7 +38,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):  # type: i
         code = "CANCELLED"  # unless we get to say otherwise: the client went away
         try:
             self._state.serving_engine()
-            admission = self._state.admit()
+            admission = await self._state.admit()
         except ServiceError as error:
             metrics.REQUESTS.labels("Generate", error.code.name).inc()
             await abort(context, error)
