@@ -41,11 +41,31 @@ from gptoss.v1 import inference_pb2_grpc as pb_grpc
 T = TypeVar("T")
 
 
+def _task_cancelling() -> bool:
+    """Whether the current task itself is being cancelled (vs. only the gRPC call)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+class _CallSlot:
+    """The stream's in-flight call, so `cancel()` works while another task awaits the next event."""
+
+    def __init__(self) -> None:
+        self.call: Any = None
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        if self.call is not None:
+            self.call.cancel()
+
+
 class AsyncEventStream(AsyncIterator[Event]):
     """The events of one Generate call. `aclose()` (or leaving `async with`) cancels the RPC."""
 
-    def __init__(self, events: AsyncGenerator[Event, None], request_id: str) -> None:
+    def __init__(self, events: AsyncGenerator[Event, None], request_id: str, slot: _CallSlot) -> None:
         self._events = events
+        self._slot = slot
         self.request_id = request_id
 
     def __aiter__(self) -> AsyncEventStream:
@@ -57,6 +77,10 @@ class AsyncEventStream(AsyncIterator[Event]):
     async def aclose(self) -> None:
         """Stop reading; cancels the call on the server if it is still running."""
         await self._events.aclose()
+
+    def cancel(self) -> None:
+        """Cancel while another task awaits the next event (same event loop); its loop ends quietly."""
+        self._slot.cancel()
 
     async def collect(self) -> Completion:
         """Read the rest of the stream into one Completion."""
@@ -138,7 +162,8 @@ class AsyncClient:
         proto = resolve_generate_request(request, request_id, options)
         rid = proto.request_id
         md = call_metadata(self._api_key, rid, metadata)
-        return AsyncEventStream(self._events(proto, self._timeout_for(timeout), md, rid), rid)
+        slot = _CallSlot()
+        return AsyncEventStream(self._events(proto, self._timeout_for(timeout), md, rid, slot), rid, slot)
 
     async def complete(
         self,
@@ -155,15 +180,16 @@ class AsyncClient:
         return await stream.collect()
 
     async def _events(
-        self, request: Any, timeout: float | None, metadata: Metadata, request_id: str
+        self, request: Any, timeout: float | None, metadata: Metadata, request_id: str, slot: _CallSlot
     ) -> AsyncGenerator[Event, None]:
         deadline = deadline_after(timeout)
         attempt = 0
-        while True:
+        while not slot.cancelled:
             attempt += 1
             call = self._stub.Generate(
                 request, timeout=remaining(deadline), metadata=metadata, wait_for_ready=self._wait_for_ready
             )
+            slot.call = call
             received = False
             try:
                 async for response in call:
@@ -172,7 +198,13 @@ class AsyncClient:
                     if event is not None:
                         yield event
                 return
+            except asyncio.CancelledError:
+                if slot.cancelled and not _task_cancelling():
+                    return  # our own cancel(): end the stream quietly
+                raise  # the consuming task was cancelled: propagate (finally cancels the call)
             except grpc.RpcError as exc:
+                if slot.cancelled:
+                    return
                 error = from_rpc_error(exc, request_id=request_id or None)
                 delay = None if received else self._retry.retry_delay(error, attempt, deadline)
                 if delay is None:

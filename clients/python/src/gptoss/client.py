@@ -38,11 +38,25 @@ from gptoss.v1 import inference_pb2_grpc as pb_grpc
 T = TypeVar("T")
 
 
+class _CallSlot:
+    """The stream's in-flight call, so another thread can cancel it while the reader is blocked."""
+
+    def __init__(self) -> None:
+        self.call: Any = None
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        if self.call is not None:
+            self.call.cancel()
+
+
 class EventStream(Iterator[Event]):
     """The events of one Generate call. Closing it (or leaving its `with` block) cancels the RPC."""
 
-    def __init__(self, events: Generator[Event, None, None], request_id: str) -> None:
+    def __init__(self, events: Generator[Event, None, None], request_id: str, slot: _CallSlot) -> None:
         self._events = events
+        self._slot = slot
         self.request_id = request_id
 
     def __iter__(self) -> EventStream:
@@ -54,6 +68,10 @@ class EventStream(Iterator[Event]):
     def close(self) -> None:
         """Stop reading; cancels the call on the server if it is still running."""
         self._events.close()
+
+    def cancel(self) -> None:
+        """Cancel from any thread (e.g. a watchdog) while another thread reads; the reader's loop ends."""
+        self._slot.cancel()
 
     def collect(self) -> Completion:
         """Read the rest of the stream into one Completion."""
@@ -137,7 +155,8 @@ class Client:
         proto = resolve_generate_request(request, request_id, options)
         rid = proto.request_id
         md = call_metadata(self._api_key, rid, metadata)
-        return EventStream(self._events(proto, self._timeout_for(timeout), md, rid), rid)
+        slot = _CallSlot()
+        return EventStream(self._events(proto, self._timeout_for(timeout), md, rid, slot), rid, slot)
 
     def complete(
         self,
@@ -154,15 +173,18 @@ class Client:
         return stream.collect()
 
     def _events(
-        self, request: Any, timeout: float | None, metadata: Metadata, request_id: str
+        self, request: Any, timeout: float | None, metadata: Metadata, request_id: str, slot: _CallSlot
     ) -> Generator[Event, None, None]:
         deadline = deadline_after(timeout)
         attempt = 0
-        while True:
+        while not slot.cancelled:
             attempt += 1
             call = self._stub.Generate(
                 request, timeout=remaining(deadline), metadata=metadata, wait_for_ready=self._wait_for_ready
             )
+            slot.call = call
+            if slot.cancelled:  # cancel() raced with the call's creation
+                call.cancel()
             received = False
             try:
                 for response in call:
@@ -172,6 +194,8 @@ class Client:
                         yield event
                 return
             except grpc.RpcError as exc:
+                if slot.cancelled:
+                    return  # our own cancel(): end the stream quietly
                 error = from_rpc_error(exc, request_id=request_id or None)
                 delay = None if received else self._retry.retry_delay(error, attempt, deadline)
                 if delay is None:

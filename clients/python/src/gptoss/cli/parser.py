@@ -51,23 +51,40 @@ def _connection_flags() -> argparse.ArgumentParser:
         help="sent as 'authorization: Bearer KEY' (env GPTOSS_API_KEY)",
     )
     group.add_argument(
-        "--timeout", type=_positive_float, metavar="SECONDS", help="per-call deadline (default: none for chat, 30 s otherwise)"
+        "--timeout",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="per-call deadline (default: none for chat, 30 s otherwise)",
     )
     group.add_argument("--tls", action="store_true", help="use TLS with the system's root certificates")
     group.add_argument("--ca-cert", metavar="PEM", help="root certificates to trust (implies --tls)")
-    group.add_argument("--cert", metavar="PEM", help="client certificate for mTLS (implies --tls; needs --key)")
+    group.add_argument(
+        "--cert", metavar="PEM", help="client certificate for mTLS (implies --tls; needs --key)"
+    )
     group.add_argument("--key", metavar="PEM", help="client private key for mTLS")
-    group.add_argument("--server-name", metavar="NAME", help="TLS server name override (SNI / certificate check)")
-    group.add_argument("--no-color", action="store_true", help="no ANSI colors (also off when not a terminal or NO_COLOR is set)")
+    group.add_argument(
+        "--server-name", metavar="NAME", help="TLS server name override (SNI / certificate check)"
+    )
+    group.add_argument(
+        "--no-color",
+        action="store_true",
+        help="no ANSI colors (also off when not a terminal or NO_COLOR is set)",
+    )
     return parent
 
 
 def _conversation_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("prompt", nargs="?", help="user message; '-' or omitted with piped stdin reads stdin")
     parser.add_argument("--system", metavar="TEXT", help="a system message before the prompt")
-    parser.add_argument("--developer", metavar="TEXT", help="developer instructions (Harmony developer message)")
-    parser.add_argument("--reasoning-effort", choices=REASONING_EFFORTS, help="default: the server's (medium)")
-    parser.add_argument("--tools", metavar="JSON_FILE", help="JSON list of function tools (OpenAI or gptoss shape)")
+    parser.add_argument(
+        "--developer", metavar="TEXT", help="developer instructions (Harmony developer message)"
+    )
+    parser.add_argument(
+        "--reasoning-effort", choices=REASONING_EFFORTS, help="default: the server's (medium)"
+    )
+    parser.add_argument(
+        "--tools", metavar="JSON_FILE", help="JSON list of function tools (OpenAI or gptoss shape)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
 
 
@@ -96,7 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--request-id", help="sent as request_id and x-request-id (for the server's logs)")
     chat.add_argument("--hide-reasoning", action="store_true", help="do not print the reasoning")
 
-    models = commands.add_parser("models", parents=[parent], help="show the served model and its limits", epilog=EPILOG)
+    models = commands.add_parser(
+        "models", parents=[parent], help="show the served model and its limits", epilog=EPILOG
+    )
     models.add_argument("--json", action="store_true", help="print JSON")
 
     count = commands.add_parser(
@@ -110,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--liveness", action="store_true", help="check the server process ('' service) instead of readiness"
     )
     which.add_argument("--service", default=SERVICE_NAME, help="health service name (default %(default)s)")
-    health.add_argument("--wait", type=_positive_float, metavar="SECONDS", help="poll until SERVING, up to SECONDS")
+    health.add_argument(
+        "--wait", type=_positive_float, metavar="SECONDS", help="poll until SERVING, up to SECONDS"
+    )
     health.add_argument("--json", action="store_true", help="print JSON")
     return parser

@@ -128,8 +128,11 @@ class ChatPrinter:
     def done(self, done: Done) -> None:
         self._end_out()
         self._end_err()
-        if done.finish_reason is FinishReason.ERROR or done.error_message:
-            self._write(self._err, self._style.error(f"error: {done.error_message or 'generation failed'}") + "\n")
+        if done.finish_reason is FinishReason.ERROR:
+            message = done.error_message or "generation failed"
+            self._write(self._err, self._style.error(f"error: {message}") + "\n")
+        elif done.error_message:  # e.g. malformed Harmony output: the turn still ended normally
+            self._write(self._err, self._style.dim(f"warning: {done.error_message}") + "\n")
         for line in format_stats(done):
             self._write(self._err, self._style.dim(line) + "\n")
 
