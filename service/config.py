@@ -19,6 +19,19 @@ TINY_MODEL_DIR = REPO_ROOT / "models" / "tiny-gpt-oss"
 
 ProfileName = Literal["cpu-tiny", "gpt-oss-20b", "gpt-oss-120b-tp4"]
 
+# The seed deployment's engine and serving flags, shared by the GPU profiles.
+_SEED_SERVING: dict[str, Any] = {
+    "max_model_len": 8192,
+    "max_num_seqs": 256,
+    "max_num_batched_tokens": 8192,
+    "gpu_memory_utilization": 0.95,
+    "kv_cache_dtype": "fp8",
+    "async_scheduling": True,
+    # Like the seed's `vllm serve --stream-interval 20`: first token at once, then 20-token deltas.
+    "stream_interval": 20,
+    "max_concurrent_requests": 256,
+}
+
 # Engine and serving values per profile; anything set explicitly (flag, env, file) wins.
 PROFILES: dict[str, dict[str, Any]] = {
     "cpu-tiny": {
@@ -36,29 +49,13 @@ PROFILES: dict[str, dict[str, Any]] = {
     "gpt-oss-20b": {
         "model": "openai/gpt-oss-20b",
         "served_model_name": "gpt-oss-20b",
-        "max_model_len": 8192,
-        "max_num_seqs": 256,
-        "max_num_batched_tokens": 8192,
-        "gpu_memory_utilization": 0.95,
-        "kv_cache_dtype": "fp8",
-        "async_scheduling": True,
-        # Like the seed's `vllm serve --stream-interval 20`: first token at once, then 20-token deltas.
-        "stream_interval": 20,
-        "max_concurrent_requests": 256,
+        **_SEED_SERVING,
     },
     "gpt-oss-120b-tp4": {
         "model": "openai/gpt-oss-120b",
         "served_model_name": "gpt-oss-120b",
         "tensor_parallel_size": 4,
-        "max_model_len": 8192,
-        "max_num_seqs": 256,
-        "max_num_batched_tokens": 8192,
-        "gpu_memory_utilization": 0.95,
-        "kv_cache_dtype": "fp8",
-        "async_scheduling": True,
-        # Like the seed's `vllm serve --stream-interval 20`: first token at once, then 20-token deltas.
-        "stream_interval": 20,
-        "max_concurrent_requests": 256,
+        **_SEED_SERVING,
         # Only read by vLLM on Blackwell (B200): the MXFP4 x MXFP8 FlashInfer MoE kernels.
         "engine_env": {"VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8": "1"},
     },
