@@ -6,13 +6,13 @@ import ipaddress
 import json
 import socket
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
 from gptoss.v1 import inference_pb2, inference_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 READINESS_SERVICE = "gptoss.v1.InferenceService"
 
@@ -45,6 +45,10 @@ def channel_target(backends: Sequence[str]) -> str:
     """
     if len(backends) == 1:
         return backends[0]
+    if any("://" in b or b.startswith(("dns:", "ipv4:", "ipv6:", "unix:")) for b in backends):
+        raise ValueError(
+            "several backends must be plain host:port; for DNS discovery give one dns:/// target"
+        )
     hosts = [_split_host_port(b) for b in backends]
     ips = [(ipaddress.ip_address(_resolve(host)), port) for host, port in hosts]
     if all(ip.version == 4 for ip, _ in ips):
@@ -142,13 +146,13 @@ class Backend:
         self._info_at = now
         return self._info
 
-    async def ready(self, timeout: float = 2.0) -> bool:
+    async def ready(self, deadline: float = 2.0) -> bool:
         """True when a replica reports the inference service SERVING."""
         try:
             reply = await self._health.Check(
                 health_pb2.HealthCheckRequest(service=READINESS_SERVICE),
                 metadata=self._metadata(()),
-                timeout=timeout,
+                timeout=deadline,
             )
         except grpc.aio.AioRpcError:
             return False
@@ -160,14 +164,14 @@ class Backend:
 
 async def read_events(
     call: grpc.aio.UnaryStreamCall[inference_pb2.GenerateRequest, inference_pb2.GenerateResponse],
-) -> AsyncIterator[inference_pb2.GenerateResponse]:
+) -> AsyncGenerator[inference_pb2.GenerateResponse, None]:
     """The call's events; the call is cancelled if the reader stops early (client gone, error)."""
     try:
         while True:
             event = await call.read()
             if event is grpc.aio.EOF:
                 return
-            yield event
+            yield cast(inference_pb2.GenerateResponse, event)
     finally:
         if not call.done():
             call.cancel()

@@ -8,9 +8,23 @@ from typing import Any
 
 import grpc
 from google.rpc import error_details_pb2, status_pb2
+from pydantic import BaseModel
 
 ERROR_INFO_DOMAIN = "gptoss.v1"
 _DETAILS_KEY = "grpc-status-details-bin"
+
+
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None
+    code: str | None
+
+
+class ErrorBody(BaseModel):
+    """The OpenAI error body, for the OpenAPI schema."""
+
+    error: ErrorDetail
 
 
 class GatewayError(Exception):
@@ -99,7 +113,9 @@ def from_grpc(error: grpc.aio.AioRpcError) -> GatewayError:
     code = error.code()
     info = _error_info(error.trailing_metadata())  # type: ignore[arg-type]
     status, err_type, default_code = _STATUS_MAP.get(code, (500, "server_error", "internal_error"))
-    reason = info.reason.lower() if info is not None and info.domain == ERROR_INFO_DOMAIN and info.reason else None
+    reason = (
+        info.reason.lower() if info is not None and info.domain == ERROR_INFO_DOMAIN and info.reason else None
+    )
     if reason == "invalid_request":
         reason = None  # OpenAI leaves `code` empty for plain validation errors.
     message = error.details() or code.name.lower()

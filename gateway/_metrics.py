@@ -17,9 +17,14 @@ class Metrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter(
-            "gptoss_gateway_requests", "HTTP requests answered, by route and status.", ["route", "status"], registry=r
+            "gptoss_gateway_requests",
+            "HTTP requests answered, by route and status.",
+            ["route", "status"],
+            registry=r,
         )
-        self.in_flight = Gauge("gptoss_gateway_requests_in_flight", "Requests being served.", ["route"], registry=r)
+        self.in_flight = Gauge(
+            "gptoss_gateway_requests_in_flight", "Requests being served.", ["route"], registry=r
+        )
         self.duration = Histogram(
             "gptoss_gateway_request_duration_seconds",
             "Time from request to last byte, by route.",
@@ -38,13 +43,22 @@ class Metrics:
             "gptoss_gateway_tokens", "Tokens reported by the service, by kind.", ["kind"], registry=r
         )
         self.backend_errors = Counter(
-            "gptoss_gateway_backend_errors", "Failed gRPC calls to the service, by gRPC code.", ["code"], registry=r
+            "gptoss_gateway_backend_errors",
+            "Failed gRPC calls to the service, by gRPC code.",
+            ["code"],
+            registry=r,
         )
         self.disconnects = Counter(
-            "gptoss_gateway_client_disconnects", "Streams cancelled because the client went away.", ["route"], registry=r
+            "gptoss_gateway_client_disconnects",
+            "Streams cancelled because the client went away.",
+            ["route"],
+            registry=r,
         )
         self.stream_errors = Counter(
-            "gptoss_gateway_stream_errors", "Streams that ended with an in-band error event.", ["route"], registry=r
+            "gptoss_gateway_stream_errors",
+            "Streams that ended with an in-band error event.",
+            ["route"],
+            registry=r,
         )
 
     def count_usage(self, usage: object) -> None:

@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing_extensions import Annotated
 
 
 def _split(value: Any) -> Any:
@@ -27,7 +26,9 @@ class GatewaySettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     # gRPC service addresses; several are balanced with gRPC's own round_robin policy.
-    backends: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["127.0.0.1:50051"], min_length=1)
+    backends: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["127.0.0.1:50051"], min_length=1
+    )
     # Keys callers must present as `Authorization: Bearer`; empty means no auth.
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     # A file with one key per line (blank lines and `#` comments skipped), added to api_keys.
@@ -40,6 +41,11 @@ class GatewaySettings(BaseSettings):
     model_info_ttl: float = Field(default=30.0, ge=0)
     # Seconds a shutdown waits for in-flight requests before closing them.
     graceful_shutdown_timeout: float = Field(default=30.0, ge=0)
+    # Largest accepted request body (413 above); matches the service's gRPC message limit.
+    max_request_bytes: int = Field(default=4 << 20, ge=1024)
+    # How long a stream waits for the first event before committing to 200: errors the service
+    # reports within it are plain HTTP errors, later ones in-band SSE error events.
+    stream_commit_timeout: float = Field(default=1.0, ge=0)
     # Seconds between SSE keep-alive comments while the model is silent (long prefill, queueing).
     sse_keepalive: float = Field(default=15.0, gt=0)
     # Ask gRPC to skip backends whose readiness health check is not SERVING (starting, draining).
@@ -64,7 +70,9 @@ class GatewaySettings(BaseSettings):
 
 def parse_args(argv: Sequence[str] | None = None) -> GatewaySettings:
     """CLI flags override the environment; only flags actually given are passed on."""
-    parser = argparse.ArgumentParser(prog="python -m gateway", description="OpenAI REST gateway over gptoss.v1")
+    parser = argparse.ArgumentParser(
+        prog="python -m gateway", description="OpenAI REST gateway over gptoss.v1"
+    )
     parser.add_argument("--host", help="listen address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="listen port (default 8000)")
     parser.add_argument(

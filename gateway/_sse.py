@@ -42,10 +42,10 @@ class EventStreamResponse(Response):
         keepalive: float = 15.0,
         on_disconnect: Callable[[], None] | None = None,
     ) -> None:
-        super().__init__(
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **(headers or {})},
-            media_type=self.media_type,
-        )
+        # No Response.__init__: it would set Content-Length for the (absent) body.
+        self.status_code = 200
+        self.background = None
+        self.init_headers({"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **(headers or {})})
         self._frames = frames
         self._keepalive = keepalive
         self._on_disconnect = on_disconnect

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from gptoss.v1 import inference_pb2
+
 from gateway import _translate_common as common
 from gateway._chat_schema import (
     AssistantMessage,
@@ -14,7 +16,6 @@ from gateway._chat_schema import (
     UserMessage,
 )
 from gateway._errors import invalid_request
-from gptoss.v1 import inference_pb2
 
 _TEXT_PARTS = ("text",)
 
@@ -49,13 +50,17 @@ def _messages(req: ChatCompletionRequest) -> list[Any]:
                 "developer": inference_pb2.ROLE_DEVELOPER,
                 "user": inference_pb2.ROLE_USER,
             }[msg.role]
-            out.append(inference_pb2.Message(role=role, content=common.text_of(msg.content, param, _TEXT_PARTS)))
+            out.append(
+                inference_pb2.Message(role=role, content=common.text_of(msg.content, param, _TEXT_PARTS))
+            )
         elif isinstance(msg, AssistantMessage):
             calls = []
             for call in msg.tool_calls or []:
                 call_names[call.id] = call.function.name
                 calls.append(
-                    inference_pb2.ToolCall(id=call.id, name=call.function.name, arguments=call.function.arguments)
+                    inference_pb2.ToolCall(
+                        id=call.id, name=call.function.name, arguments=call.function.arguments
+                    )
                 )
             out.append(
                 inference_pb2.Message(
@@ -79,13 +84,23 @@ def _messages(req: ChatCompletionRequest) -> list[Any]:
 
 def to_generate_request(req: ChatCompletionRequest, request_id: str = "") -> Any:
     """The GenerateRequest for a chat completion request (raises GatewayError on what we refuse)."""
+    return common.build(lambda: _to_generate_request(req, request_id))
+
+
+def _to_generate_request(req: ChatCompletionRequest, request_id: str) -> Any:
     _refuse_unsupported(req)
     tools = [
-        common.tool(t.function.name, t.function.description, t.function.parameters, f"tools[{i}].function.parameters")
+        common.tool(
+            t.function.name, t.function.description, t.function.parameters, f"tools[{i}].function.parameters"
+        )
         for i, t in enumerate(req.tools or [])
     ]
     tool_names = {t.name for t in tools}
-    named = req.tool_choice.function.name if req.tool_choice is not None and not isinstance(req.tool_choice, str) else None
+    named = (
+        req.tool_choice.function.name
+        if req.tool_choice is not None and not isinstance(req.tool_choice, str)
+        else None
+    )
     choice = common.tool_choice(
         req.tool_choice if isinstance(req.tool_choice, str) else None, named, tool_names, "tool_choice"
     )
@@ -123,14 +138,18 @@ def usage(done: Any) -> dict[str, Any]:
     }
 
 
-def _tool_call_json(index: int, state: common.ToolCallState) -> dict[str, Any]:
-    return {"id": state.id, "type": "function", "function": {"name": state.name, "arguments": state.arguments}}
+def _tool_call_json(state: common.ToolCallState) -> dict[str, Any]:
+    return {
+        "id": state.id,
+        "type": "function",
+        "function": {"name": state.name, "arguments": state.arguments},
+    }
 
 
 def completion(turn: common.Turn, *, completion_id: str, created: int, model: str) -> dict[str, Any]:
     """The non-streaming `chat.completion` object for a finished turn."""
     common.check_finish(turn.done)
-    calls = [_tool_call_json(i, s) for i, s in sorted(turn.tool_calls.items())]
+    calls = [_tool_call_json(s) for _, s in sorted(turn.tool_calls.items())]
     reasoning = turn.reasoning or None
     message: dict[str, Any] = {
         "role": "assistant",
@@ -162,7 +181,12 @@ class ChatStream:
     """Turns service events into `chat.completion.chunk` objects, one call per event."""
 
     def __init__(self, *, completion_id: str, created: int, model: str, include_usage: bool) -> None:
-        self._base = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model}
+        self._base = {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+        }
         self._include_usage = include_usage
         self._calls: dict[int, common.ToolCallState] = {}
 
@@ -187,14 +211,18 @@ class ChatStream:
         if kind == "content":
             return [self._chunk({"content": event.content.text})] if event.content.text else []
         if kind == "tool_call":
-            return self._tool_call(event.tool_call.index, event.tool_call.id, event.tool_call.name,
-                                   event.tool_call.arguments_delta)
+            return self._tool_call(
+                event.tool_call.index,
+                event.tool_call.id,
+                event.tool_call.name,
+                event.tool_call.arguments_delta,
+            )
         if kind == "tool_call_done":
             done = event.tool_call_done
             known = self._calls.get(done.index)
             sent = known.arguments if known is not None else ""
             # Arguments the deltas did not carry (a service that sends them only at the end).
-            rest = done.arguments[len(sent):] if done.arguments.startswith(sent) else ""
+            rest = done.arguments[len(sent) :] if done.arguments.startswith(sent) else ""
             if known is None or rest:
                 return self._tool_call(done.index, done.id, done.name, rest)
             return []
@@ -207,7 +235,9 @@ class ChatStream:
         entry: dict[str, Any] = {"index": index}
         if state is None:
             state = self._calls[index] = common.ToolCallState(id=call_id, name=name)
-            entry.update({"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}})
+            entry.update(
+                {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+            )
         elif arguments:
             entry["function"] = {"arguments": arguments}
         else:

@@ -1,0 +1,261 @@
+"""The gateway app: OpenAI's REST API (chat completions, responses, models) over gptoss.v1 gRPC."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import grpc
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gateway._auth import ApiKeys
+from gateway._backend import Backend, ModelInfo
+from gateway._chat_schema import ChatCompletionRequest
+from gateway._errors import ErrorBody, GatewayError, from_grpc
+from gateway._generate import Generation
+from gateway._metrics import Metrics
+from gateway._middleware import CallContext, GatewayMiddleware
+from gateway._responses_schema import ResponsesRequest
+from gateway._settings import GatewaySettings
+
+log = logging.getLogger("gateway")
+
+# Union branch and tag names pydantic puts in error locations; they mean nothing to a caller.
+_LOC_NOISE = {
+    "system",
+    "developer",
+    "user",
+    "assistant",
+    "tool",
+    "message",
+    "function_call",
+    "function_call_output",
+    "reasoning",
+    "other",
+    "str",
+    "int",
+    "float",
+    "bool",
+    "dict",
+    "list",
+}
+
+
+def _param(loc: Sequence[int | str]) -> str | None:
+    """`("body", "messages", 0, "content")` -> `messages[0].content`, as OpenAI names params."""
+    out = ""
+    for part in loc[1:] if loc and loc[0] == "body" else loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in _LOC_NOISE or not part.isidentifier():
+            continue
+        else:
+            out += f".{part}" if out else part
+    return out or None
+
+
+def _validation_error(exc: RequestValidationError) -> GatewayError:
+    errors = list(exc.errors())
+    first: dict[str, Any] = errors[0] if errors else {"type": "", "loc": (), "msg": "invalid request"}
+    if first["type"] == "json_invalid":
+        return GatewayError(
+            400,
+            "We could not parse the JSON body of your request: " + str(first.get("ctx", {}).get("error", "")),
+            code="invalid_json",
+        )
+    param = _param(first["loc"])
+    if param is None and first["type"] in ("model_attributes_type", "dict_type"):
+        return GatewayError(
+            400, "The request body must be a JSON object (send Content-Type: application/json)."
+        )
+    if first["type"] == "missing":
+        message = f"Missing required parameter: '{param}'." if param else "The request body is missing."
+    elif param is None:
+        message = f"Invalid request body: {first['msg']}"
+    else:
+        message = f"Invalid value for '{param}': {first['msg']}"
+    if len(errors) > 1:
+        message += f" ({len(errors) - 1} more error{'s' if len(errors) > 2 else ''})"
+    return GatewayError(
+        400, message, param=param, code="invalid_value" if first["type"] != "missing" else None
+    )
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": description}
+    for status, description in (
+        (400, "Invalid or unsupported request"),
+        (401, "Missing or wrong API key"),
+        (404, "Unknown model"),
+        (413, "Request body too large"),
+        (429, "Service at capacity; see Retry-After"),
+        (500, "Internal error"),
+        (503, "No replica can serve now; see Retry-After"),
+        (504, "The request timed out"),
+    )
+}
+_GENERATION_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The answer, or with `stream: true` an SSE stream",
+        "content": {"text/event-stream": {}},
+    },
+    **_ERRORS,
+}
+
+
+def _openapi_without_422(app: FastAPI) -> dict[str, Any]:
+    """FastAPI documents its 422 validation shape; this gateway answers 400 with OpenAI's body instead."""
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        for path in schema.get("paths", {}).values():
+            for operation in path.values():
+                operation.get("responses", {}).pop("422", None)
+        for name in ("HTTPValidationError", "ValidationError"):
+            schema.get("components", {}).get("schemas", {}).pop(name, None)
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
+def _error_response(err: GatewayError) -> JSONResponse:
+    return JSONResponse(err.body(), status_code=err.status, headers=err.headers())
+
+
+def _model_json(info: ModelInfo, created: int) -> dict[str, Any]:
+    return {
+        "id": info.model_id,
+        "object": "model",
+        "created": created,
+        "owned_by": "openai",
+        "max_model_len": info.max_context_length,
+    }
+
+
+def create_app(settings: GatewaySettings | None = None, *, backend: Backend | None = None) -> FastAPI:
+    """Build the app; the backend channel is created lazily per app so tests can build many."""
+    settings = settings or GatewaySettings()
+    metrics = Metrics()
+    keys = ApiKeys(settings.all_api_keys())
+    started = int(time.time())
+    state: dict[str, Any] = {}
+
+    def make_backend() -> Backend:
+        return backend or Backend(
+            settings.backends,
+            api_key=settings.backend_api_key.get_secret_value() if settings.backend_api_key else None,
+            timeout=settings.request_timeout,
+            model_info_ttl=settings.model_info_ttl,
+            health_check=settings.backend_health_check,
+        )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state["backend"] = make_backend()
+        state["generation"] = Generation(
+            state["backend"],
+            metrics,
+            keepalive=settings.sse_keepalive,
+            commit_timeout=settings.stream_commit_timeout,
+        )
+        log.info(
+            "gateway up; backend target %s; api keys %s",
+            state["backend"].target,
+            "on" if keys.enabled else "off",
+        )
+        try:
+            yield
+        finally:
+            await state["backend"].close(grace=1.0)
+
+    app = FastAPI(
+        title="gpt-oss OpenAI-compatible gateway",
+        version="0.1.0",
+        lifespan=lifespan,
+        # A body without Content-Type is still read as JSON (curl users forget the header).
+        strict_content_type=False,
+        description="OpenAI REST API (chat completions, responses, models) over the gptoss.v1 gRPC service.",
+    )
+    app.add_middleware(
+        GatewayMiddleware, keys=keys, metrics=metrics, max_body_bytes=settings.max_request_bytes
+    )
+    app.openapi = lambda: _openapi_without_422(app)  # type: ignore[method-assign]
+
+    @app.exception_handler(GatewayError)
+    async def _gateway_error(_: Request, exc: GatewayError) -> JSONResponse:
+        return _error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return _error_response(_validation_error(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        err_type = "invalid_request_error" if exc.status_code < 500 else "server_error"
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code)
+        return _error_response(GatewayError(exc.status_code, str(exc.detail), type=err_type, code=code))
+
+    @app.exception_handler(grpc.aio.AioRpcError)
+    async def _grpc(_: Request, exc: grpc.aio.AioRpcError) -> JSONResponse:
+        metrics.backend_errors.labels(exc.code().name).inc()
+        return _error_response(from_grpc(exc))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        return _error_response(GatewayError(500, "internal error in the gateway", type="server_error"))
+
+    async def model_info(request: Request) -> ModelInfo:
+        call: CallContext = request.state.call
+        info: ModelInfo = await state["backend"].model_info(call.metadata())
+        return info
+
+    @app.post("/v1/chat/completions", tags=["openai"], response_model=None, responses=_GENERATION_RESPONSES)
+    async def chat_completions(request: Request, body: ChatCompletionRequest) -> Response:
+        """Chat completions, whole or streamed (SSE ending with `data: [DONE]`)."""
+        response: Response = await state["generation"].chat(request, body)
+        return response
+
+    @app.post("/v1/responses", tags=["openai"], response_model=None, responses=_GENERATION_RESPONSES)
+    async def responses(request: Request, body: ResponsesRequest) -> Response:
+        """The Responses API (stateless: no previous_response_id), whole or streamed as typed events."""
+        response: Response = await state["generation"].responses(request, body)
+        return response
+
+    @app.get("/v1/models", tags=["openai"], responses=_ERRORS)
+    async def list_models(request: Request) -> dict[str, Any]:
+        return {"object": "list", "data": [_model_json(await model_info(request), started)]}
+
+    @app.get("/v1/models/{model_id:path}", tags=["openai"], responses=_ERRORS)
+    async def get_model(request: Request, model_id: str) -> dict[str, Any]:
+        info = await model_info(request)
+        if model_id != info.model_id:
+            raise GatewayError(
+                404, f"The model '{model_id}' does not exist.", param="model", code="model_not_found"
+            )
+        return _model_json(info, started)
+
+    @app.get("/health", tags=["ops"])
+    async def health() -> dict[str, str]:
+        """Liveness of the gateway process itself (not of the backends: see /ready)."""
+        return {"status": "ok"}
+
+    @app.get("/ready", tags=["ops"], response_model=None, responses={503: {"description": "Not ready"}})
+    async def ready() -> JSONResponse:
+        """Ready when a backend reports the inference service SERVING."""
+        if await state["backend"].ready():
+            return JSONResponse({"status": "ready"})
+        return JSONResponse({"status": "not ready"}, status_code=503)
+
+    @app.get("/metrics", tags=["ops"], response_model=None, response_class=PlainTextResponse)
+    async def prometheus() -> Response:
+        return Response(metrics.render(), media_type=metrics.content_type)
+
+    return app

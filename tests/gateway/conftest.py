@@ -1,0 +1,74 @@
+"""Gateway fixtures: the gateway (uvicorn, loopback) over the fake service, a scripted service or the live one."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+from tests.clients.fake_service import FakeServer
+from tests.gateway.gateway_thread import GatewayThread
+from tests.support.server_thread import ServerThread
+
+
+@pytest.fixture
+def start_gateway() -> Iterator[Callable[..., GatewayThread]]:
+    """Factory: a gateway over the given backends, stopped after the test."""
+    started: list[GatewayThread] = []
+
+    def start(backends: list[str], **settings: Any) -> GatewayThread:
+        gateway = GatewayThread(backends, **settings).start()
+        started.append(gateway)
+        return gateway
+
+    yield start
+    for gateway in started:
+        gateway.stop()
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeServer]:
+    with FakeServer() as server:
+        yield server
+
+
+@pytest.fixture
+def fake_gateway(fake: FakeServer, start_gateway: Callable[..., GatewayThread]) -> GatewayThread:
+    return start_gateway([fake.target])
+
+
+@pytest.fixture
+def http(fake_gateway: GatewayThread) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=fake_gateway.url, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+def fake_client(fake_gateway: GatewayThread) -> openai.OpenAI:
+    return openai.OpenAI(base_url=fake_gateway.url + "/v1", api_key="unused", max_retries=0, timeout=30)
+
+
+@pytest.fixture(scope="session")
+def live_gateway(live_server: ServerThread) -> Iterator[GatewayThread]:
+    """The product path: gateway -> real gRPC server -> real vLLM CPU engine."""
+    gateway = GatewayThread([live_server.target]).start()
+    yield gateway
+    gateway.stop()
+
+
+@pytest.fixture(scope="session")
+def model_id(live_server: ServerThread) -> str:
+    return live_server.settings.model_id
+
+
+@pytest.fixture
+def client(live_gateway: GatewayThread) -> openai.OpenAI:
+    return openai.OpenAI(base_url=live_gateway.url + "/v1", api_key="unused", max_retries=0, timeout=120)
+
+
+@pytest.fixture
+def async_client(live_gateway: GatewayThread) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(base_url=live_gateway.url + "/v1", api_key="unused", max_retries=0, timeout=120)

@@ -1,0 +1,287 @@
+"""The official openai SDK, sync and async, through the gateway to the real service and vLLM CPU engine.
+
+The tiny model has random weights, so assertions are on structure, never on text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+from tests.conftest import wait_until
+from tests.gateway.gateway_thread import GatewayThread
+from tests.support.server_thread import ServerThread
+
+pytestmark = pytest.mark.engine
+
+USER = [{"role": "user", "content": "Say hello."}]
+WEATHER_TOOL: Any = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather for a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
+
+
+def check_usage(usage: Any, max_completion: int) -> None:
+    assert usage.prompt_tokens > 0
+    assert 1 <= usage.completion_tokens <= max_completion
+    assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
+    assert usage.completion_tokens_details.reasoning_tokens >= 0
+    assert usage.prompt_tokens_details.cached_tokens >= 0
+
+
+def test_chat_completion(client: openai.OpenAI, model_id: str) -> None:
+    answer = client.chat.completions.create(
+        model=model_id,
+        messages=USER,
+        max_tokens=8,
+        temperature=0.7,
+        top_p=0.9,
+        seed=7,
+        presence_penalty=0.5,
+        frequency_penalty=0.5,
+        stop=["\n\n"],
+        reasoning_effort="low",
+    )
+    assert (
+        answer.id.startswith("chatcmpl-") and answer.object == "chat.completion" and answer.model == model_id
+    )
+    choice = answer.choices[0]
+    assert choice.message.role == "assistant"
+    assert choice.finish_reason in ("stop", "length")
+    assert answer.usage is not None
+    check_usage(answer.usage, 8)
+    if choice.finish_reason == "length":
+        assert answer.usage.completion_tokens == 8
+
+
+def test_chat_stream_with_usage(client: openai.OpenAI, model_id: str) -> None:
+    chunks = list(
+        client.chat.completions.create(
+            model=model_id,
+            messages=USER,
+            max_completion_tokens=8,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    assert chunks[0].choices[0].delta.role == "assistant"
+    assert len({c.id for c in chunks}) == 1
+    finishes = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    assert len(finishes) == 1 and finishes[0] in ("stop", "length")
+    assert chunks[-1].choices == [] and chunks[-1].usage is not None
+    check_usage(chunks[-1].usage, 8)
+    assert all(c.usage is None for c in chunks[:-1])
+
+
+async def test_async_chat(async_client: openai.AsyncOpenAI, model_id: str) -> None:
+    whole, stream = await asyncio.gather(
+        async_client.chat.completions.create(model=model_id, messages=USER, max_tokens=6),
+        async_client.chat.completions.create(model=model_id, messages=USER, max_tokens=6, stream=True),
+    )
+    assert whole.usage is not None and whole.choices[0].finish_reason in ("stop", "length")
+    chunks = [chunk async for chunk in stream]
+    assert chunks[0].choices[0].delta.role == "assistant"
+    assert chunks[-1].choices[0].finish_reason in ("stop", "length")
+
+
+def test_responses(client: openai.OpenAI, model_id: str) -> None:
+    response = client.responses.create(
+        model=model_id,
+        input="Say hello.",
+        instructions="Be brief.",
+        max_output_tokens=8,
+        reasoning={"effort": "low"},
+    )
+    assert response.id.startswith("resp_") and response.object == "response"
+    assert response.status in ("completed", "incomplete")
+    if response.status == "incomplete":
+        assert (
+            response.incomplete_details is not None
+            and response.incomplete_details.reason == "max_output_tokens"
+        )
+    assert response.usage is not None
+    assert 1 <= response.usage.output_tokens <= 8
+    assert response.usage.output_tokens_details.reasoning_tokens >= 0
+    assert response.usage.total_tokens == response.usage.input_tokens + response.usage.output_tokens
+    assert isinstance(response.output_text, str)
+
+
+async def test_responses_stream_async(async_client: openai.AsyncOpenAI, model_id: str) -> None:
+    stream = await async_client.responses.create(
+        model=model_id, input="Say hello.", max_output_tokens=8, stream=True
+    )
+    events = [event async for event in stream]
+    types = [e.type for e in events]
+    assert types[:2] == ["response.created", "response.in_progress"]
+    assert types[-1] in ("response.completed", "response.incomplete")
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    final = events[-1].response  # type: ignore[union-attr]
+    assert final.usage is not None and 1 <= final.usage.output_tokens <= 8
+    assert (
+        types.count("response.output_item.added")
+        == types.count("response.output_item.done")
+        == len(final.output)
+    )
+
+
+def test_models(client: openai.OpenAI, model_id: str) -> None:
+    assert [m.id for m in client.models.list()] == [model_id]
+    assert client.models.retrieve(model_id).id == model_id
+    with pytest.raises(openai.NotFoundError):
+        client.models.retrieve("not-a-model")
+
+
+def test_tool_call_round_trip_history(client: openai.OpenAI, model_id: str) -> None:
+    """A whole tool round trip in history, as an app sends it back; the exact deltas of a
+    call are pinned with the scripted engine (test_gateway_scripted.py)."""
+    messages: Any = [
+        {"role": "user", "content": "Weather in Oslo?"},
+        {
+            "role": "assistant",
+            "content": None,
+            "reasoning_content": "I should call the tool.",
+            "tool_calls": [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"city":"Oslo"}'},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_1", "content": '{"temp_c": 3}'},
+    ]
+    for choice in ("auto", "required", {"type": "function", "function": {"name": "get_weather"}}):
+        answer = client.chat.completions.create(
+            model=model_id, messages=messages, tools=[WEATHER_TOOL], tool_choice=choice, max_tokens=8
+        )
+        assert answer.choices[0].finish_reason in ("stop", "length", "tool_calls")
+    response = client.responses.create(
+        model=model_id,
+        input=[
+            {"role": "user", "content": "Weather in Oslo?"},
+            {
+                "type": "function_call",
+                "call_id": "call_1",
+                "name": "get_weather",
+                "arguments": '{"city":"Oslo"}',
+            },
+            {"type": "function_call_output", "call_id": "call_1", "output": '{"temp_c": 3}'},
+        ],
+        tools=[
+            {"type": "function", "name": "get_weather", "parameters": WEATHER_TOOL["function"]["parameters"]}
+        ],
+        max_output_tokens=8,
+    )
+    assert response.status in ("completed", "incomplete")
+
+
+# --- errors from the real service ------------------------------------------------------------------
+
+
+def test_unknown_model(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.NotFoundError) as info:
+        client.chat.completions.create(model="gpt-4-nope", messages=USER, max_tokens=4)
+    assert info.value.code == "model_not_found" and info.value.param == "model"
+    with pytest.raises(openai.NotFoundError):
+        client.responses.create(model="gpt-4-nope", input="x", stream=True)
+
+
+def test_context_too_long(client: openai.OpenAI, model_id: str) -> None:
+    long = "hello " * 5000  # ~5000 tokens > the 4096-token context of cpu-tiny
+    for stream in (False, True):
+        with pytest.raises(openai.BadRequestError) as info:
+            client.chat.completions.create(
+                model=model_id, messages=[{"role": "user", "content": long}], stream=stream
+            )
+        assert info.value.code == "context_length_exceeded" and info.value.param == "messages"
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(model=model_id, messages=USER, max_tokens=4095)
+    assert info.value.code == "context_length_exceeded"
+
+
+def test_bad_tool_schema(client: openai.OpenAI, model_id: str) -> None:
+    tool: Any = {"type": "function", "function": {"name": "f", "parameters": {"type": "string"}}}
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(model=model_id, messages=USER, tools=[tool], max_tokens=4)
+    assert info.value.param == "tools[0].parameters"
+
+
+@pytest.mark.parametrize(
+    ("extra", "param"),
+    [
+        ({"temperature": 2.5}, "temperature"),
+        ({"top_p": 1.5}, "top_p"),
+        ({"max_tokens": -1}, "max_tokens"),
+        ({"frequency_penalty": 3}, "frequency_penalty"),
+        ({"n": 2}, "n"),
+        ({"response_format": {"type": "json_object"}}, "response_format"),
+        ({"stop": ["a", ""]}, "stop"),
+    ],
+)
+def test_out_of_range_and_unsupported(
+    client: openai.OpenAI, model_id: str, extra: dict[str, Any], param: str
+) -> None:
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(model=model_id, messages=USER, **extra)
+    assert info.value.param == param
+
+
+def test_request_shape_errors(live_gateway: GatewayThread, client: openai.OpenAI, model_id: str) -> None:
+    url = live_gateway.url + "/v1/chat/completions"
+    assert httpx.post(url, content=b"{nope", headers={"content-type": "application/json"}).status_code == 400
+    for body in ({"model": model_id}, {"model": model_id, "messages": []}):
+        response = httpx.post(url, json=body)
+        assert response.status_code == 400 and response.json()["error"]["param"] == "messages"
+    with pytest.raises(openai.BadRequestError) as info:
+        client.responses.create(model=model_id, input="x", previous_response_id="resp_123")
+    assert info.value.param == "previous_response_id"
+
+
+def test_auth_on(live_server: ServerThread, start_gateway: Any, model_id: str) -> None:
+    gateway = start_gateway([live_server.target], api_keys=["sk-test"])
+    denied = openai.OpenAI(base_url=gateway.url + "/v1", api_key="sk-wrong", max_retries=0)
+    with pytest.raises(openai.AuthenticationError):
+        denied.chat.completions.create(model=model_id, messages=USER, max_tokens=2)
+    with pytest.raises(openai.AuthenticationError):
+        denied.models.list()
+    allowed = openai.OpenAI(base_url=gateway.url + "/v1", api_key="sk-test", max_retries=0)
+    assert allowed.chat.completions.create(model=model_id, messages=USER, max_tokens=2).usage is not None
+
+
+def test_ops_endpoints(live_gateway: GatewayThread) -> None:
+    assert httpx.get(live_gateway.url + "/health").json() == {"status": "ok"}
+    assert httpx.get(live_gateway.url + "/ready").json() == {"status": "ready"}
+    assert "gptoss_gateway_requests_total" in httpx.get(live_gateway.url + "/metrics").text
+
+
+def test_disconnect_cancels_the_engine_request(
+    live_gateway: GatewayThread, live_server: ServerThread, model_id: str
+) -> None:
+    engine = live_server.engine
+    assert wait_until(lambda: engine.num_unfinished_requests() == 0)
+    body = {
+        "model": model_id,
+        "messages": USER,
+        "max_tokens": 3500,  # ~25 s on the CPU engine: far longer than the cancellation may take
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    with httpx.Client(base_url=live_gateway.url, timeout=60) as http:
+        with http.stream("POST", "/v1/chat/completions", json=body) as response:
+            assert response.status_code == 200
+            next(response.iter_lines())  # the role chunk: the engine request is running
+            assert engine.num_unfinished_requests() == 1
+        closed = time.monotonic()
+    assert wait_until(lambda: engine.num_unfinished_requests() == 0, timeout=5), (
+        "engine request still running"
+    )
+    assert time.monotonic() - closed < 5
