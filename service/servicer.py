@@ -52,11 +52,12 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):  # type: i
             kind=SpanKind.SERVER,
             attributes={"gptoss.request_id": request.request_id},
         )
+        caller = _metadata(context, "x-gptoss-caller")  # set by the gateway: a key fingerprint, never a key
         try:
             await context.send_initial_metadata((("x-request-id", request.request_id),))
             with tracing.tracer().start_span("harmony.render", context=trace.set_span_in_context(root)):
                 plan = plan_generate(request, self._settings)
-            async for response in _GenerationStream(plan, self._state, root).run():
+            async for response in _GenerationStream(plan, self._state, root, caller).run():
                 yield response
             code = "OK"
         except ServiceError as error:
@@ -95,8 +96,9 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):  # type: i
 class _GenerationStream:
     """One request's engine stream turned into GenerateResponse events; aborts the engine on exit."""
 
-    def __init__(self, plan: GenerationPlan, state: ServiceState, span: trace.Span) -> None:
+    def __init__(self, plan: GenerationPlan, state: ServiceState, span: trace.Span, caller: str = "") -> None:
         self._plan = plan
+        self._caller = caller
         self._state = state
         self._span_context = trace.set_span_in_context(span)
         self._parse_ns = 0
@@ -237,6 +239,7 @@ class _GenerationStream:
             "request done",
             extra={
                 "request_id": self._plan.request_id,
+                "caller": self._caller,
                 "finish_reason": pb.FinishReason.Name(finish),
                 "prompt_tokens": usage.prompt_tokens,
                 "completion_tokens": usage.completion_tokens,
