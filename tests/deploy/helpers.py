@@ -29,7 +29,7 @@ DOCKER = DEPLOY / "docker"
 TRUSS_DIR = DEPLOY / "truss"
 K8S = DEPLOY / "k8s"
 OVERLAYS = sorted(p.name for p in (K8S / "overlays").iterdir() if (p / "kustomization.yaml").is_file())
-SHARED_MODELS = REPO.parent / "shared" / "gpu" / "models"
+SHARED_MODELS = REPO / "models"  # real-shape configs (MXFP4 gpt-oss), copied from shared/gpu/models
 
 # The facts the deployments are written against (service/, gateway/: the lead's contract).
 READINESS_SERVICE = "gptoss.v1.InferenceService"
