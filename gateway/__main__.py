@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 from collections.abc import Sequence
 
@@ -10,6 +9,7 @@ import uvicorn
 
 from gateway._settings import GatewaySettings, parse_args
 from gateway.app import create_app
+from service.logs import configure_logging
 
 
 def _loop() -> str:
@@ -24,15 +24,15 @@ def _loop() -> str:
 def serve(settings: GatewaySettings) -> None:
     """Run until SIGINT/SIGTERM; uvicorn then stops accepting, lets in-flight requests finish for
     up to graceful_shutdown_timeout seconds, and the lifespan closes the gRPC channel."""
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level)  # JSON lines, like the service
     config = uvicorn.Config(
         create_app(settings),
         host=settings.host,
         port=settings.port,
         loop=_loop(),
         log_level=settings.log_level.lower(),
+        log_config=None,  # keep our JSON handler; the middleware writes the access lines
+        access_log=False,
         timeout_graceful_shutdown=int(settings.graceful_shutdown_timeout),
         proxy_headers=False,
         server_header=False,

@@ -3,6 +3,7 @@ every request an id, authenticates /v1 calls before any body parsing, and record
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import uuid
@@ -15,6 +16,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gateway._auth import ApiKeys
 from gateway._errors import GatewayError
 from gateway._metrics import Metrics
+
+access_log = logging.getLogger("gateway.access")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
@@ -127,4 +130,17 @@ class GatewayMiddleware:
         finally:
             self.metrics.in_flight.labels(route).dec()
             self.metrics.requests.labels(route, str(status)).inc()
-            self.metrics.duration.labels(route, str(streaming).lower()).observe(time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            self.metrics.duration.labels(route, str(streaming).lower()).observe(elapsed)
+            # One structured access line per request: ids and numbers, never bodies (no prompt text).
+            access_log.info(
+                "request",
+                extra={
+                    "request_id": request_id,
+                    "method": scope.get("method", ""),
+                    "route": route,
+                    "status": status,
+                    "streaming": streaming,
+                    "duration_ms": round(elapsed * 1000, 2),
+                },
+            )
