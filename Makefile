@@ -13,7 +13,7 @@ PROFILE ?=
 PYTEST_ARGS ?=
 BUF_AGAINST ?= .git\#branch=main
 
-.PHONY: install run serve gateway test test-unit proto check-proto lint format breaking clean
+.PHONY: install run serve gateway test test-unit proto check-proto lint format breaking soak clean
 
 $(VENV)/.installed: pyproject.toml clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +65,10 @@ breaking: install
 	@if git rev-parse --verify --quiet main >/dev/null && git cat-file -e main:buf.yaml 2>/dev/null; then \
 		$(VENV)/bin/buf breaking --against '$(BUF_AGAINST)'; \
 	else echo "no buf.yaml on main yet: nothing to compare"; fi
+
+## soak: 5 min mixed load on cpu-tiny, RSS sampled; report in bench/results/ (not in make test)
+soak: install
+	$(PY) scripts/soak.py $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

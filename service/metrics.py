@@ -14,6 +14,7 @@ _ITL_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
 
 REQUESTS = Counter("gptoss_requests", "Finished RPCs by method and gRPC status code.", ["method", "code"])
 ACTIVE_STREAMS = Gauge("gptoss_active_streams", "Generate streams in flight.")
+QUEUE_DEPTH = Gauge("gptoss_admission_queue_depth", "Generate requests waiting for a concurrency slot.")
 QUEUE_WAIT = Histogram(
     "gptoss_queue_wait_seconds", "Engine queue wait per request.", buckets=_LATENCY_BUCKETS
 )
@@ -38,6 +39,7 @@ def record_engine_stats(running: int, waiting: int, kv_cache_usage: float) -> No
 
 def bind_state(state: ServiceState) -> None:
     ACTIVE_STREAMS.set_function(lambda: state.active_streams)
+    QUEUE_DEPTH.set_function(lambda: state.queued)
 
 
 def serve_metrics(host: str, port: int) -> int:

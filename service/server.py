@@ -143,6 +143,10 @@ class GrpcService:
         self.state.set_phase(Phase.DEAD)
         self.exit_code = 1
         await self._server.stop(grace=1.0)
+        try:
+            await engine.shutdown()  # releases vLLM's shared memory and child processes
+        except Exception:
+            log.warning("engine shutdown after its death failed", exc_info=True)
         self.stopped.set()
 
     async def drain_and_stop(self, grace: float | None = None) -> None:

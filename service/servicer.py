@@ -57,7 +57,9 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):  # type: i
             await context.send_initial_metadata((("x-request-id", request.request_id),))
             with tracing.tracer().start_span("harmony.render", context=trace.set_span_in_context(root)):
                 plan = plan_generate(request, self._settings)
-            async for response in _GenerationStream(plan, self._state, root, caller).run():
+            async for response in _GenerationStream(
+                plan, self._state, root, caller, self._settings.log_prompts
+            ).run():
                 yield response
             code = "OK"
         except ServiceError as error:
@@ -96,9 +98,18 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):  # type: i
 class _GenerationStream:
     """One request's engine stream turned into GenerateResponse events; aborts the engine on exit."""
 
-    def __init__(self, plan: GenerationPlan, state: ServiceState, span: trace.Span, caller: str = "") -> None:
+    def __init__(
+        self,
+        plan: GenerationPlan,
+        state: ServiceState,
+        span: trace.Span,
+        caller: str = "",
+        log_text: bool = False,
+    ) -> None:
         self._plan = plan
         self._caller = caller
+        # Only with `log_prompts` on: prompts and outputs are never logged by default.
+        self._logged_tokens: list[int] | None = [] if log_text else None
         self._state = state
         self._span_context = trace.set_span_in_context(span)
         self._parse_ns = 0
@@ -143,6 +154,8 @@ class _GenerationStream:
             self._first_token_at = self._first_token_at or now
             self._last_token_at = now
             self._completion_tokens += len(step.token_ids)
+            if self._logged_tokens is not None:
+                self._logged_tokens.extend(step.token_ids)
 
     def _responses(self, step: EngineStep) -> list[pb.GenerateResponse]:
         if self._plan.raw:
@@ -214,6 +227,21 @@ class _GenerationStream:
             return pb.FINISH_REASON_TOOL_CALLS
         return pb.FINISH_REASON_STOP
 
+    def _log_done(self, finish: pb.FinishReason, usage: pb.Usage, now: float) -> None:
+        fields: dict[str, object] = {
+            "request_id": self._plan.request_id,
+            "caller": self._caller,
+            "finish_reason": pb.FinishReason.Name(finish),
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+            "ttft_s": (self._first_token_at or now) - self._started,
+            "total_s": now - self._started,
+        }
+        if self._logged_tokens is not None:
+            fields["prompt_text"] = harmony_tokens.encoding().decode(self._plan.prompt_token_ids)
+            fields["output_text"] = harmony_tokens.encoding().decode(self._logged_tokens)
+        log.info("request done", extra=fields)
+
     def _done(self, last: EngineStep | None) -> pb.GenerateResponse:
         finish = self._finish_reason(last)
         now = time.monotonic()
@@ -235,18 +263,7 @@ class _GenerationStream:
         )
         _observe(usage, timings, finish, self._completion_tokens)
         problems = "" if self._plan.raw else "; ".join(self._parser.problems)
-        log.info(
-            "request done",
-            extra={
-                "request_id": self._plan.request_id,
-                "caller": self._caller,
-                "finish_reason": pb.FinishReason.Name(finish),
-                "prompt_tokens": usage.prompt_tokens,
-                "completion_tokens": usage.completion_tokens,
-                "ttft_s": (self._first_token_at or now) - self._started,
-                "total_s": now - self._started,
-            },
-        )
+        self._log_done(finish, usage, now)
         done = pb.Done(
             finish_reason=finish,
             usage=usage,

@@ -216,3 +216,20 @@ def test_drain_finishes_in_flight_and_refuses_new(scripted_server: ServerFactory
             assert done.finish_reason == pb.FINISH_REASON_LENGTH and done.usage.completion_tokens == 50
         drain.result(15)
     assert server.service.exit_code == 0
+
+
+def test_prompts_are_logged_only_when_enabled(
+    scripted_server: ServerFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    script = one_token_per_step("<|channel|>final<|message|>zebra-answer<|return|>")
+    for enabled in (False, True):
+        server = scripted_server(script, log_prompts=enabled)
+        channel, stub = stub_for(server)
+        caplog.clear()
+        with caplog.at_level("INFO"), channel:
+            request = pb.GenerateRequest(messages=[pb.Message(role=pb.ROLE_USER, content="quokka-prompt")])
+            assert_well_formed(list(stub.Generate(request, timeout=10)))
+            assert wait_until(lambda: any(r.getMessage() == "request done" for r in caplog.records))
+        done = next(r for r in caplog.records if r.getMessage() == "request done")
+        logged = str(done.__dict__)
+        assert ("quokka-prompt" in logged, "zebra-answer" in logged) == (enabled, enabled)
