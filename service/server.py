@@ -143,10 +143,8 @@ class GrpcService:
         self.state.set_phase(Phase.DEAD)
         self.exit_code = 1
         await self._server.stop(grace=1.0)
-        try:
-            await engine.shutdown()  # releases vLLM's shared memory and child processes
-        except Exception:
-            log.warning("engine shutdown after its death failed", exc_info=True)
+        # No engine.shutdown() here: on a dead engine it blocks ~10 s and can leave the worker
+        # running; exiting lets vLLM's own process cleanup take the children down.
         self.stopped.set()
 
     async def drain_and_stop(self, grace: float | None = None) -> None:
