@@ -13,7 +13,7 @@ PROFILE ?=
 PYTEST_ARGS ?=
 BUF_AGAINST ?= .git\#branch=main
 
-.PHONY: install run serve gateway test test-unit proto check-proto lint format breaking soak clean
+.PHONY: install run serve gateway test test-unit proto check-proto lint format breaking bench soak clean
 
 $(VENV)/.installed: pyproject.toml clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +65,10 @@ breaking: install
 	@if git rev-parse --verify --quiet main >/dev/null && git cat-file -e main:buf.yaml 2>/dev/null; then \
 		$(VENV)/bin/buf breaking --against '$(BUF_AGAINST)'; \
 	else echo "no buf.yaml on main yet: nothing to compare"; fi
+
+## bench: the CPU run, engine vs gRPC vs gateway vs vllm serve (see bench/README.md; GPU: bench/gpu_session.sh)
+bench: install
+	$(PY) -m bench run --profile cpu-tiny --concurrency 1 4 8 16 --output-tokens 256 --repeats 3 --max-minutes 25 $(BENCH_ARGS)
 
 ## soak: 5 min mixed load on cpu-tiny, RSS sampled; report in bench/results/ (not in make test)
 soak: install

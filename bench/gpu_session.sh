@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# The GPU run (gpt-oss-120b shapes, dummy MXFP4 weights, seed profile, TP=4 unless TP=... is set) as
+# back-to-back device calls on ONE warm machine; every phase is one `run` call (bench/README.md):
+#   install1..3          carry .whl/b1 (b2, b3) and .gpu: vLLM 0.26 in pieces + our extra wheels
+#   engine               carry .whl/b4 and .gpu: mistral_common (vLLM's chat path imports it), install,
+#                        checks, tokenizer, the in-process engine sweep
+#   grpc                 start our service detached (setsid: it outlives the call), the gRPC sweeps
+#   gateway              the gateway sweep on that service, stop it, start `vllm serve` detached
+#   vllm                 wait for `vllm serve`, its sweeps, stop it
+# Each phase returns $OUT/results/detail-*.json (all phases so far) and $OUT/logs-<phase>.tgz.
+# Dry run on a CPU box: SMOKE=1 PROFILE=cpu-tiny MODEL_SRC=models/tiny-gpt-oss CONC="1 4" OUTPUT=32 ...
+set -uo pipefail
+phase=${1:?phase}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT" || exit 1
+OUT=${OUT:-$ROOT/.tmp/gpu-out}
+LOGS=$ROOT/.tmp/gpu-logs
+mkdir -p "$OUT" "$LOGS/results"
+PY=${PY:-python3}
+PROFILE=${PROFILE:-gpt-oss-120b-tp4}
+MODEL_SRC=${MODEL_SRC:-.gpu/models/gpt-oss-120b}
+MODEL=$ROOT/.tmp/bench-models/$(basename "$MODEL_SRC")
+CALL_S=${CALL_S:-570}  # each phase ends within this many seconds (the device allows 600 per call)
+PORT=${PORT:-50051}
+VPORT=${VPORT:-8011}
+COMMON=(--profile "$PROFILE" --set "model=$MODEL" --set load_format=dummy)
+if [ -n "${TP:-}" ]; then COMMON+=(--set "tensor_parallel_size=$TP"); fi
+read -r -a CONCS <<< "${CONC:-1 16 64 128 256}"
+SWEEP=(--concurrency "${CONCS[@]}" --prompt-tokens "${PROMPT:-1000}" --output-tokens "${OUTPUT:-1024}"
+       --repeats "${REPEATS:-2}" --out "$LOGS/results" --log-dir "$LOGS" --no-report)
+
+setup() {
+  if [ -z "${SMOKE:-}" ]; then source .gpu/device_env.sh; fi
+  export PYTHONPATH=$ROOT:$ROOT/clients/python/src${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
+}
+left_min() { awk "BEGIN { print ($CALL_S - ${1:-0} - $SECONDS) / 60 }"; }
+# Results and logs stay on the machine between calls; every call returns all of them so far.
+pack() { cp -r "$LOGS/results" "$OUT/" 2>/dev/null; tar czf "$OUT/logs-$phase.tgz" -C "$LOGS" . 2>/dev/null; }
+trap pack EXIT
+
+status=0
+case $phase in
+  install1)
+    bash .gpu/device_install.sh .whl/b1 || exit 1
+    nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv
+    # The tokenizer for `vllm serve` now (openai_harmony alone is enough): a failure shows before any engine time.
+    $PY -m pip install -q --no-index --no-deps --no-compile --target /tmp/harmony .whl/b1/oss_harmony-*.whl \
+      .whl/b1/pydantic-*.whl .whl/b1/pydantic_core-*.whl .whl/b1/annotated_types-*.whl .whl/b1/typing_inspection-*.whl
+    PYTHONPATH=/tmp/harmony:$ROOT $PY -c "import sys, transformers, tokenizers, aiohttp, uvloop
+print('python', sys.version.split()[0], 'transformers', transformers.__version__, 'tokenizers', tokenizers.__version__,
+      'aiohttp', aiohttp.__version__, 'uvloop', uvloop.__version__)"
+    PYTHONPATH=/tmp/harmony:$ROOT $PY -m bench tokenizer "$MODEL_SRC" .tmp/bench-models || status=1
+    ;;
+  install2 | install3)
+    bash .gpu/device_install.sh ".whl/b${phase#install}"
+    ;;
+  engine)
+    if [ -z "${SMOKE:-}" ]; then bash .gpu/device_install.sh .whl/b4 || exit 1; fi
+    setup
+    nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv 2>/dev/null
+    $PY -c "import sys, grpc, google.protobuf as pb, vllm, vllm.tokenizers.mistral, service.server, gateway.app, bench.runner
+print('python', sys.version.split()[0], 'grpc', grpc.__version__, 'protobuf', pb.__version__, 'vllm', vllm.__version__)" || exit 1
+    $PY -m bench tokenizer "$MODEL_SRC" .tmp/bench-models || exit 1
+    $PY -m bench run --frontends engine "${COMMON[@]}" "${SWEEP[@]}" --max-minutes "$(left_min)" 2>&1 \
+      | tee "$LOGS/run-engine.log" || status=1
+    ;;
+  grpc)
+    setup
+    $PY -m bench serve service "${COMMON[@]}" --port $PORT --log "$LOGS/service.log" --pidfile "$LOGS/service.pid" \
+      --wait 420 || { tail -40 "$LOGS/service.log"; exit 1; }
+    $PY -m bench run --frontends grpc --grpc-target 127.0.0.1:$PORT --service-pidfile "$LOGS/service.pid" --pyspy \
+      "${COMMON[@]}" "${SWEEP[@]}" --max-minutes "$(left_min)" 2>&1 | tee "$LOGS/run-grpc.log" || status=1
+    ;;
+  gateway)
+    setup
+    $PY -m bench run --frontends gateway --grpc-target 127.0.0.1:$PORT --service-pidfile "$LOGS/service.pid" --pyspy \
+      "${COMMON[@]}" "${SWEEP[@]}" --max-minutes "$(left_min 60)" 2>&1 | tee "$LOGS/run-gateway.log" || status=1
+    $PY -m bench stop --pidfile "$LOGS/service.pid"
+    nvidia-smi --query-gpu=memory.used --format=csv 2>/dev/null
+    $PY -m bench serve vllm-serve "${COMMON[@]}" --port $VPORT --log "$LOGS/vllm-serve.log" --pidfile "$LOGS/vllm.pid" \
+      --wait 0 || status=1
+    ;;
+  vllm)
+    setup
+    $PY -m bench run --frontends vllm-serve --vllm-url http://127.0.0.1:$VPORT --vllm-pidfile "$LOGS/vllm.pid" \
+      --start-timeout 480 "${COMMON[@]}" "${SWEEP[@]}" --max-minutes "$(left_min)" 2>&1 | tee "$LOGS/run-vllm.log" \
+      || status=1
+    $PY -m bench stop --pidfile "$LOGS/vllm.pid"
+    ;;
+  *)
+    echo "unknown phase $phase"; exit 2
+    ;;
+esac
+exit $status

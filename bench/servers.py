@@ -1,0 +1,234 @@
+"""The servers under test as child processes: our service, our gateway, `vllm serve`.
+
+Each runs in its own session (setsid), so stopping it takes its engine processes along, and a
+server started detached outlives the command that started it (the GPU machine's calls).
+Every side is built from the same `Settings`, so all engines get identical engine arguments.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from service.config import REPO_ROOT, Settings
+from service.engine import engine_kwargs
+
+READINESS_SERVICE = "gptoss.v1.InferenceService"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _pythonpath() -> str:
+    """The repo and the client package first, whatever the caller's PYTHONPATH holds after them."""
+    parts = [str(REPO_ROOT), str(REPO_ROOT / "clients" / "python" / "src")]
+    if os.environ.get("PYTHONPATH"):
+        parts.append(os.environ["PYTHONPATH"])
+    return os.pathsep.join(parts)
+
+
+class Server:
+    """One child process (and its process group) with its log file."""
+
+    def __init__(self, name: str, argv: list[str], env: Mapping[str, str], log_path: Path) -> None:
+        self.name = name
+        self.argv = argv
+        self.log_path = log_path
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with log_path.open("ab") as log:
+            log.write(f"$ {' '.join(argv)}\n".encode())
+            self.process = subprocess.Popen(
+                argv,
+                cwd=REPO_ROOT,
+                env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": _pythonpath(), **env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        self.pid = self.process.pid
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self, timeout: float = 60.0) -> None:
+        stop_group(self.pid, timeout, self.process)
+
+
+def is_server(pid: int) -> bool:
+    """Whether pid is (still) one of the servers this harness starts: a stale pidfile must never stop
+    a stranger that got the same pid."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+    except OSError:
+        return False
+    return any(marker in cmdline for marker in (b"-m service", b"-m gateway", b"vllm.entrypoints.openai"))
+
+
+def stop_group(pgid: int, timeout: float = 60.0, process: subprocess.Popen[bytes] | None = None) -> None:
+    """SIGTERM to a whole process group (leader and engine processes), SIGKILL what is left after the
+    timeout, and wait until the group is gone (GPU memory is free only then)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is None:
+            time.sleep(0.2)
+            continue
+        if not _group_alive(pgid):
+            return
+        time.sleep(0.2)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGKILL)
+    if process is not None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(10)
+    deadline = time.monotonic() + 15
+    while _group_alive(pgid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _wait(server: Server, ready: Any, what: str, timeout: float) -> float:
+    started = time.monotonic()
+    last_note = started
+    while True:
+        if ready():
+            return time.monotonic() - started
+        if not server.alive():
+            raise RuntimeError(f"{server.name} exited while starting:\n{server.tail()}")
+        now = time.monotonic()
+        if now - started > timeout:
+            raise RuntimeError(f"{server.name} not ready after {timeout:.0f}s:\n{server.tail()}")
+        if now - last_note > 30:
+            print(f"  waiting for {what} ({now - started:.0f}s)", file=sys.stderr, flush=True)
+            last_note = now
+        time.sleep(1.0)
+
+
+def wait_grpc_ready(server: Server, target: str, timeout: float) -> float:
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    channel = grpc.insecure_channel(target)
+    health = health_pb2_grpc.HealthStub(channel)
+
+    def ready() -> bool:
+        try:
+            reply = health.Check(health_pb2.HealthCheckRequest(service=READINESS_SERVICE), timeout=2)
+        except grpc.RpcError:
+            return False
+        return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+    try:
+        return _wait(server, ready, f"{server.name} on {target}", timeout)
+    finally:
+        channel.close()
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def wait_url_of_pid(url: str, pid: int, timeout: float) -> None:
+    """Wait for a server this process did not start (a pid from `bench serve`) to answer `url`."""
+    deadline = time.monotonic() + timeout
+    while not http_ok(url):
+        if not _group_alive(pid):
+            raise RuntimeError(f"server pid {pid} is gone")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{url} not ready after {timeout:.0f}s")
+        time.sleep(1.0)
+
+
+def wait_http_ready(server: Server, url: str, timeout: float) -> float:
+    return _wait(server, lambda: http_ok(url), f"{server.name} at {url}", timeout)
+
+
+def _settings_env(profile: str, overrides: Mapping[str, Any]) -> dict[str, str]:
+    env = {"GPTOSS_PROFILE": profile}
+    for key, value in overrides.items():
+        env[f"GPTOSS_{key.upper()}"] = json.dumps(value) if isinstance(value, dict | list) else str(value)
+    return env
+
+
+def start_service(profile: str, overrides: Mapping[str, Any], port: int, log_path: Path) -> Server:
+    """`python -m service` with the bench's settings (as GPTOSS_* env: CLI flags would win over them)."""
+    argv = [sys.executable, "-m", "service", "--port", str(port)]
+    return Server("service", argv, _settings_env(profile, overrides), log_path)
+
+
+def start_gateway(backend: str, port: int, log_path: Path) -> Server:
+    argv = [
+        sys.executable,
+        "-m",
+        "gateway",
+        "--backend",
+        backend,
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
+    return Server("gateway", argv, {}, log_path)
+
+
+def vllm_serve_argv(settings: Settings, port: int) -> list[str]:
+    """`vllm serve` with exactly our engine arguments, except that it loads the tokenizer (chat needs it)."""
+    kwargs = engine_kwargs(settings)
+    kwargs.pop("skip_tokenizer_init", None)
+    if kwargs.pop("disable_log_stats", False):
+        kwargs["disable_log_stats"] = True
+    argv = [
+        sys.executable,
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    for key, value in kwargs.items():
+        flag = "--" + key.replace("_", "-")
+        if isinstance(value, bool):
+            argv.append(flag if value else "--no-" + key.replace("_", "-"))
+        else:
+            argv += [flag, str(value)]
+    return argv
+
+
+def start_vllm_serve(settings: Settings, port: int, log_path: Path) -> Server:
+    return Server("vllm-serve", vllm_serve_argv(settings, port), dict(settings.engine_env), log_path)
