@@ -124,6 +124,8 @@ class ChatCompletionRequest(_Model):
     top_p: float | None = Field(default=None, gt=0, le=1)
     top_k: int | None = Field(default=None, ge=-1, le=2**31 - 1)
     min_p: float | None = Field(default=None, ge=0, le=1)
+    # vLLM extension, kept for the same clients (benchmarks): generate exactly max_tokens.
+    ignore_eos: bool = False
     seed: int | None = Field(default=None, ge=-INT64 - 1, le=INT64)
     stop: str | Annotated[list[str], Field(max_length=16)] | None = None
     presence_penalty: float | None = Field(default=None, ge=-2, le=2)

@@ -121,6 +121,7 @@ def _to_generate_request(req: ChatCompletionRequest, request_id: str) -> Any:
         frequency_penalty=req.frequency_penalty,
         request_id=request_id,
         model=req.model,
+        ignore_eos=req.ignore_eos,
     )
     if choice is not None:
         proto.tool_choice.CopyFrom(choice)

@@ -119,6 +119,7 @@ def test_chat_sampling_fields() -> None:
     for field in ("max_tokens", "temperature", "top_p", "seed", "presence_penalty", "top_k"):
         assert not bare.HasField(field), field
     assert chat_request(max_tokens=7).max_tokens == 7
+    assert chat_request(ignore_eos=True).ignore_eos and not bare.ignore_eos  # vLLM extension, for benchmarks
     assert not bare.HasField("tool_choice")
     assert chat_request(tools=[WEATHER], tool_choice="none").tool_choice.mode == pb.TOOL_CHOICE_MODE_NONE
 
