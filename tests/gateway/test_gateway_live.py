@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -286,3 +287,20 @@ def test_disconnect_cancels_the_engine_request(
         "engine request still running"
     )
     assert time.monotonic() - closed < 5
+
+
+def test_gateway_timeout_is_504_and_aborts_the_engine_request(
+    start_gateway: Callable[..., GatewayThread], live_server: ServerThread, model_id: str
+) -> None:
+    engine = live_server.engine
+    assert wait_until(lambda: engine.num_unfinished_requests() == 0)
+    gateway = start_gateway([live_server.target], request_timeout=1.0)
+    body = {"model": model_id, "messages": USER, "max_tokens": 3500, "ignore_eos": True}
+    started = time.monotonic()
+    response = httpx.post(gateway.url + "/v1/chat/completions", json=body, timeout=30)
+    assert response.status_code == 504, response.text
+    assert response.json()["error"]["message"]
+    assert time.monotonic() - started < 10
+    assert wait_until(lambda: engine.num_unfinished_requests() == 0, timeout=10), (
+        "engine request still running"
+    )
