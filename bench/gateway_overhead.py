@@ -163,7 +163,7 @@ def main() -> int:
     args = parser.parse_args()
 
     service = None if args.target else _start_service(args.engine, args.max_tokens)
-    target = args.target or service.target
+    target = args.target if service is None else service.target
     gateway, url = _start_gateway(target)
     try:
         channel = grpc.insecure_channel(target)
