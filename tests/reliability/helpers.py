@@ -6,30 +6,18 @@ import collections
 import contextlib
 import ctypes
 import gc
-import urllib.request
 
 import grpc
 import psutil
 from google.rpc import error_details_pb2, status_pb2
-from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support.prometheus import scrape, total
 
 MiB = 1 << 20
 
 
-def scrape(url: str) -> dict[str, list[tuple[dict[str, str], float]]]:
-    """Every sample of a Prometheus text endpoint, by sample name."""
-    with urllib.request.urlopen(url, timeout=5) as response:
-        text = response.read().decode()
-    samples: dict[str, list[tuple[dict[str, str], float]]] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            samples.setdefault(sample.name, []).append((sample.labels, sample.value))
-    return samples
-
-
 def metric(url: str, name: str, **labels: str) -> float:
-    samples = scrape(url)
-    return sum(v for got, v in samples.get(name, []) if all(got.get(k) == want for k, want in labels.items()))
+    return total(scrape(url), name, **labels)
 
 
 def generate_codes(url: str) -> dict[str, float]:
