@@ -280,8 +280,9 @@ def test_disconnect_cancels_the_engine_request(
         with http.stream("POST", "/v1/chat/completions", json=body) as response:
             assert response.status_code == 200
             next(response.iter_lines())  # the role chunk (sent at the latest after the commit timeout)
-            # Under load the request may reach the engine a little after the first chunk.
-            assert wait_until(lambda: engine.num_unfinished_requests() == 1, timeout=10)
+            # The stream is committed after at most 1 s, possibly before the request reaches the
+            # engine; what matters here is that the running request is aborted on disconnect.
+            assert wait_until(lambda: engine.num_unfinished_requests() == 1, timeout=30)
         closed = time.monotonic()
     assert wait_until(lambda: engine.num_unfinished_requests() == 0, timeout=5), (
         "engine request still running"

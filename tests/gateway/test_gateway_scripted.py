@@ -135,14 +135,21 @@ def test_two_replicas_round_robin_and_failover(
     client = openai.OpenAI(base_url=gateway.url + "/v1", api_key="x", max_retries=0)
     model = first.settings.model_id
     engines: list[Any] = [first.engine, second.engine]  # ScriptedEngines: they count requests
-    before = [engine.requests for engine in engines]  # the servers' own warm-up requests
     user: Any = [{"role": "user", "content": "x"}]
+    # round_robin only uses replicas whose connection (and health watch) is up: under load the
+    # second may come up a few requests later, so warm up until both have answered once.
+    initial = [engine.requests for engine in engines]  # the servers' own warm-up requests
+    deadline = time.monotonic() + 20
+    while (
+        min(e.requests - s for e, s in zip(engines, initial, strict=True)) < 1 and time.monotonic() < deadline
+    ):
+        assert client.chat.completions.create(model=model, messages=user).choices
+    before = [engine.requests for engine in engines]
 
     for _ in range(20):
         assert client.chat.completions.create(model=model, messages=user).choices
     served = [engine.requests - start for engine, start in zip(engines, before, strict=True)]
-    # Both take a share: round_robin alternates once both connections are up (the first
-    # request or two may go to whichever replica connected first).
+    # Both connected: round_robin alternates, so each takes about half.
     assert min(served) >= 5 and sum(served) == 20, served
 
     # Stop one replica while traffic keeps flowing: not one request may fail.

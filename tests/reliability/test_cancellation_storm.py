@@ -5,7 +5,7 @@ left running or allocated:
 - the engine's own counters: AsyncLLM's unfinished requests = 0, and the engine-core scheduler's
   running / waiting requests and KV-cache usage (`gptoss_engine_*`, fed by vLLM's stat logger) = 0,
   after having been seen above 0 during the storm (so the gauges are live, not merely zero);
-- our side: `gptoss_active_streams` = 0 (seen > 0 during the storm), no `_GenerationStream` object
+- our side: `gptoss_active_streams` = 0 (seen > 0 during the storm), no `GenerationStream` object
   alive, and no admission waiter left;
 - memory: RSS near its baseline.
 
@@ -36,7 +36,7 @@ from gptoss.v1 import inference_pb2 as pb
 from gptoss.v1 import inference_pb2_grpc
 
 from service import metrics as service_metrics
-from service.servicer import _GenerationStream
+from service.generation import GenerationStream
 from tests.conftest import wait_until
 from tests.gateway.gateway_thread import GatewayThread
 from tests.reliability.helpers import (
@@ -180,7 +180,7 @@ def _settled(live_server: ServerThread, url: str) -> None:
     for name in ENGINE_GAUGES:
         assert wait_until(lambda name=name: metric(url, name) == 0, timeout=15), (name, metric(url, name))
     gc.collect()
-    assert not [o for o in gc.get_objects() if type(o) is _GenerationStream], "a stream outlived its RPC"
+    assert not [o for o in gc.get_objects() if type(o) is GenerationStream], "a stream outlived its RPC"
 
 
 async def test_grpc_cancellation_storm(live_server: ServerThread, metrics_url: str) -> None:

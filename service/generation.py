@@ -1,0 +1,231 @@
+"""One Generate request's stream: engine steps → Harmony events → GenerateResponse messages.
+
+Owns what happens inside a stream: stop strings, usage and timings, metrics, the engine abort
+on every early exit (cancel, deadline, stop string), and the trace spans of the engine and parser.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+
+from google.protobuf.duration_pb2 import Duration
+from gptoss.v1 import inference_pb2 as pb
+from opentelemetry import trace
+
+from service import harmony, metrics, tracing
+from service.engine import EngineDeadError, EngineStep
+from service.errors import unavailable
+from service.harmony import tokens as harmony_tokens
+from service.lifecycle import ServiceState
+from service.stop_strings import StopStringMatcher
+from service.validation import GenerationPlan
+
+log = logging.getLogger(__name__)
+
+
+class GenerationStream:
+    """One request's engine stream turned into GenerateResponse events; aborts the engine on exit."""
+
+    def __init__(
+        self,
+        plan: GenerationPlan,
+        state: ServiceState,
+        span: trace.Span,
+        caller: str = "",
+        log_text: bool = False,
+    ) -> None:
+        self._plan = plan
+        self._caller = caller
+        # Only with `log_prompts` on: prompts and outputs are never logged by default.
+        self._logged_tokens: list[int] | None = [] if log_text else None
+        self._state = state
+        self._span_context = trace.set_span_in_context(span)
+        self._parse_ns = 0
+        self._parser = harmony.HarmonyStreamParser()
+        self._stop = StopStringMatcher(plan.stop)
+        self._started = time.monotonic()
+        self._first_token_at: float | None = None
+        self._last_token_at: float | None = None
+        self._completion_tokens = 0
+
+    async def run(self) -> AsyncIterator[pb.GenerateResponse]:
+        plan = self._plan
+        engine = self._state.serving_engine()
+        last: EngineStep | None = None
+        stream = engine.generate(plan.request_id, plan.prompt_token_ids, plan.options)
+        engine_span = tracing.tracer().start_span("engine.generate", context=self._span_context)
+        try:
+            async for step in stream:
+                last = step
+                self._count(step)
+                for response in self._responses(step):
+                    yield response
+                if self._stop.matched:
+                    break
+        except EngineDeadError as exc:
+            self._state.serving_engine()  # flips the phase to DEAD and raises UNAVAILABLE
+            raise unavailable(f"engine failed: {exc}", "ENGINE_DEAD") from exc
+        finally:
+            if last is None or not last.finished:
+                await _close_quietly(stream)
+                await engine.abort(plan.request_id)
+            engine_span.set_attribute("gptoss.completion_tokens", self._completion_tokens)
+            engine_span.end()
+            self._record_parse_span()
+        for response in self._flush():
+            yield response
+        yield self._done(last)
+
+    def _count(self, step: EngineStep) -> None:
+        if step.token_ids:
+            now = time.monotonic()
+            self._first_token_at = self._first_token_at or now
+            self._last_token_at = now
+            self._completion_tokens += len(step.token_ids)
+            if self._logged_tokens is not None:
+                self._logged_tokens.extend(step.token_ids)
+
+    def _responses(self, step: EngineStep) -> list[pb.GenerateResponse]:
+        if self._plan.raw:
+            return (
+                [pb.GenerateResponse(token_ids=pb.TokenIds(token_ids=step.token_ids))]
+                if step.token_ids
+                else []
+            )
+        started = time.perf_counter_ns()
+        responses = self._to_proto(self._parser.feed(step.token_ids))
+        self._parse_ns += time.perf_counter_ns() - started
+        return responses
+
+    def _record_parse_span(self) -> None:
+        """Parsing interleaves with generation: one span whose length is the summed parse time."""
+        if self._plan.raw:
+            return
+        end = time.time_ns()
+        parse = tracing.tracer().start_span(
+            "harmony.parse", context=self._span_context, start_time=end - self._parse_ns
+        )
+        parse.end(end_time=end)
+
+    def _flush(self) -> list[pb.GenerateResponse]:
+        if self._plan.raw:
+            return []
+        responses = self._to_proto(self._parser.finish())
+        tail = self._stop.flush()
+        if tail:
+            responses.append(pb.GenerateResponse(content=pb.ContentDelta(text=tail)))
+        return responses
+
+    def _to_proto(self, events: list[harmony.Event]) -> list[pb.GenerateResponse]:
+        responses = []
+        for event in events:
+            if self._stop.matched:
+                break
+            if isinstance(event, harmony.ContentText):
+                text = self._stop.feed(event.text)
+                if text:
+                    responses.append(pb.GenerateResponse(content=pb.ContentDelta(text=text)))
+            elif isinstance(event, harmony.ReasoningText):
+                responses.append(pb.GenerateResponse(reasoning=pb.ReasoningDelta(text=event.text)))
+            elif isinstance(event, harmony.ToolCallStart):
+                delta = pb.ToolCallDelta(index=event.index, id=event.id, name=event.name)
+                responses.append(pb.GenerateResponse(tool_call=delta))
+            elif isinstance(event, harmony.ToolCallArguments):
+                delta = pb.ToolCallDelta(index=event.index, arguments_delta=event.text)
+                responses.append(pb.GenerateResponse(tool_call=delta))
+            else:
+                done = pb.ToolCallDone(
+                    index=event.index, id=event.id, name=event.name, arguments=event.arguments
+                )
+                responses.append(pb.GenerateResponse(tool_call_done=done))
+        return responses
+
+    def _finish_reason(self, last: EngineStep | None) -> pb.FinishReason:
+        if self._stop.matched:
+            return pb.FINISH_REASON_STOP
+        if last is None or not last.finished or last.finish_reason == "abort":
+            return pb.FINISH_REASON_CANCELLED
+        if last.finish_reason == "length":
+            return pb.FINISH_REASON_LENGTH
+        if (
+            not self._plan.raw
+            and last.stop_token_id == harmony_tokens.CALL
+            and self._parser.tool_calls_completed
+        ):
+            return pb.FINISH_REASON_TOOL_CALLS
+        return pb.FINISH_REASON_STOP
+
+    def _log_done(self, finish: pb.FinishReason, usage: pb.Usage, now: float) -> None:
+        fields: dict[str, object] = {
+            "request_id": self._plan.request_id,
+            "caller": self._caller,
+            "finish_reason": pb.FinishReason.Name(finish),
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+            "ttft_s": (self._first_token_at or now) - self._started,
+            "total_s": now - self._started,
+        }
+        if self._logged_tokens is not None:
+            fields["prompt_text"] = harmony_tokens.encoding().decode(self._plan.prompt_token_ids)
+            fields["output_text"] = harmony_tokens.encoding().decode(self._logged_tokens)
+        log.info("request done", extra=fields)
+
+    def _done(self, last: EngineStep | None) -> pb.GenerateResponse:
+        finish = self._finish_reason(last)
+        now = time.monotonic()
+        timings = pb.Timings(total=_duration(now - self._started))
+        if self._first_token_at is not None:
+            timings.time_to_first_token.CopyFrom(_duration(self._first_token_at - self._started))
+            decode = (self._last_token_at or self._first_token_at) - self._first_token_at
+            engine_timings = last.timings if last is not None else None
+            if engine_timings is not None and engine_timings.decode is not None:
+                decode = engine_timings.decode
+            timings.decode_time.CopyFrom(_duration(decode))
+        if last is not None and last.timings is not None and last.timings.queue_wait is not None:
+            timings.queue_wait.CopyFrom(_duration(last.timings.queue_wait))
+        usage = pb.Usage(
+            prompt_tokens=len(self._plan.prompt_token_ids),
+            completion_tokens=self._completion_tokens,
+            reasoning_tokens=self._parser.reasoning_tokens,
+            cached_tokens=last.num_cached_tokens if last is not None else 0,
+        )
+        _observe(usage, timings, finish, self._completion_tokens)
+        problems = "" if self._plan.raw else "; ".join(self._parser.problems)
+        self._log_done(finish, usage, now)
+        done = pb.Done(
+            finish_reason=finish,
+            usage=usage,
+            timings=timings,
+            request_id=self._plan.request_id,
+            error_message=f"malformed Harmony output: {problems}" if problems else "",
+        )
+        return pb.GenerateResponse(done=done)
+
+
+def _observe(usage: pb.Usage, timings: pb.Timings, finish: pb.FinishReason, tokens: int) -> None:
+    for kind in ("prompt_tokens", "completion_tokens", "reasoning_tokens", "cached_tokens"):
+        metrics.TOKENS.labels(kind.removesuffix("_tokens")).inc(getattr(usage, kind))
+    metrics.FINISH.labels(pb.FinishReason.Name(finish).removeprefix("FINISH_REASON_").lower()).inc()
+    if timings.HasField("time_to_first_token"):
+        metrics.TTFT.observe(timings.time_to_first_token.ToNanoseconds() / 1e9)
+    if timings.HasField("queue_wait"):
+        metrics.QUEUE_WAIT.observe(timings.queue_wait.ToNanoseconds() / 1e9)
+    if timings.HasField("decode_time") and tokens > 1:
+        metrics.ITL.observe(timings.decode_time.ToNanoseconds() / 1e9 / (tokens - 1))
+
+
+async def _close_quietly(stream: AsyncIterator[EngineStep]) -> None:
+    aclose = getattr(stream, "aclose", None)
+    if aclose is not None:
+        try:
+            await aclose()
+        except Exception:  # the engine is being torn down; abort below is what matters
+            log.debug("closing engine stream failed", exc_info=True)
+
+
+def _duration(seconds: float) -> Duration:
+    duration = Duration()
+    duration.FromNanoseconds(max(0, int(seconds * 1e9)))
+    return duration
