@@ -67,6 +67,10 @@ class GrpcService:
                 # the grace lets streams in flight finish.
                 ("grpc.max_connection_age_ms", int(self.settings.max_connection_age_seconds * 1000)),
                 ("grpc.max_connection_age_grace_ms", 15 * 60 * 1000),
+                # The gateway pings every 30 s to spot dead replicas; without this the server
+                # answers its pings with GOAWAY too_many_pings and drops the connection.
+                ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
+                ("grpc.keepalive_permit_without_calls", 1),
             ],
         )
         inference_pb2_grpc.add_InferenceServiceServicer_to_server(
