@@ -159,36 +159,20 @@ class Report:
             top = concs[-1]
             mid = 64 if 64 in concs else concs[len(concs) // 2]
             tag = f"[{workload}]"
-            ratios = {
-                c: _ratio(
-                    self.get(workload, "grpc", c, "output_tok_s"),
-                    self.get(workload, "engine", c, "output_tok_s"),
-                )
-                for c in high
-            }
-            if any(r is not None for r in ratios.values()):
-                out.append(
-                    (
-                        f"{tag} gRPC ≥ 0.98x engine tok/s at {', '.join(map(str, high))}",
-                        ", ".join(f"c={c}: {_x(r)}" for c, r in ratios.items()),
-                        _verdict(all(r is not None and r >= 0.98 for r in ratios.values())),
-                    )
-                )
-            ttft = {
-                c: _ratio(
-                    self.get(workload, "grpc", c, "ttft_p50_ms"),
-                    self.get(workload, "engine", c, "ttft_p50_ms"),
-                )
-                for c in high
-            }
-            if any(r is not None for r in ttft.values()):
-                out.append(
-                    (
-                        f"{tag} gRPC TTFT p50 ≤ 1.05x engine at {', '.join(map(str, high))}",
-                        ", ".join(f"c={c}: {_x(r)}" for c, r in ttft.items()),
-                        _verdict(all(r is not None and r <= 1.05 for r in ttft.values())),
-                    )
-                )
+            sweep = self._sweep_target  # one ratio per concurrency, one verdict for them all
+            at_high = f"at {', '.join(map(str, high))}"
+            out += sweep(
+                workload, "grpc", "engine", "output_tok_s", high, f"gRPC ≥ 0.98x engine tok/s {at_high}", 0.98
+            )
+            out += sweep(
+                workload,
+                "grpc",
+                "engine",
+                "ttft_p50_ms",
+                high,
+                f"gRPC TTFT p50 ≤ 1.05x engine {at_high}",
+                1.05,
+            )
             r = _ratio(
                 self.get(workload, "grpc", top, "output_tok_s"),
                 self.get(workload, "vllm-serve", top, "output_tok_s"),
@@ -201,24 +185,33 @@ class Report:
             )
             if r is not None:
                 out.append((f"{tag} gRPC TTFT p50 ≤ 0.8x vllm serve at {mid}", _x(r), _verdict(r <= 0.8)))
-            gw = {
-                c: _ratio(
-                    self.get(workload, "gateway", c, "output_tok_s"),
-                    self.get(workload, "vllm-serve", c, "output_tok_s"),
-                )
-                for c in concs
-            }
-            if any(r is not None for r in gw.values()):
-                out.append(
-                    (
-                        f"{tag} gateway ≥ 1.0x vllm serve tok/s at every concurrency",
-                        ", ".join(f"c={c}: {_x(r)}" for c, r in gw.items()),
-                        _verdict(all(r is not None and r >= 1.0 for r in gw.values())),
-                    )
-                )
+            label = "gateway ≥ 1.0x vllm serve tok/s at every concurrency"
+            out += sweep(workload, "gateway", "vllm-serve", "output_tok_s", concs, label, 1.0)
         return out
 
     # -- markdown --------------------------------------------------------------------------------
+
+    def _sweep_target(
+        self,
+        workload: str,
+        frontend: str,
+        baseline: str,
+        key: str,
+        concs: list[int],
+        label: str,
+        bound: float,
+    ) -> list[tuple[str, str, str]]:
+        """frontend/baseline per concurrency; throughput must reach `bound`, latency stay under it."""
+        ratios = {
+            c: _ratio(self.get(workload, frontend, c, key), self.get(workload, baseline, c, key))
+            for c in concs
+        }
+        if all(r is None for r in ratios.values()):
+            return []
+        higher_is_better = key.endswith("tok_s")
+        met = all(r is not None and (r >= bound if higher_is_better else r <= bound) for r in ratios.values())
+        detail = ", ".join(f"c={c}: {_x(r)}" for c, r in ratios.items())
+        return [(f"[{workload}] {label}", detail, _verdict(met))]
 
     def markdown(self) -> str:
         meta = self.details[0]["meta"]
