@@ -7,6 +7,7 @@
 #   grpc                 start our service detached (setsid: it outlives the call), the gRPC sweeps
 #   gateway              the gateway sweep on that service, stop it, start `vllm serve` detached
 #   vllm                 wait for `vllm serve`, its sweeps, stop it
+#   burst                (optional, no GPU) bench/burst_probe.py: render_workers 0 vs 4 on this machine
 # Each phase returns $OUT/results/detail-*.json (all phases so far) and $OUT/logs-<phase>.tgz.
 # Dry run on a CPU box: SMOKE=1 PROFILE=cpu-tiny MODEL_SRC=models/tiny-gpt-oss CONC="1 4" OUTPUT=32 ...
 set -uo pipefail
@@ -86,6 +87,16 @@ print('python', sys.version.split()[0], 'grpc', grpc.__version__, 'protobuf', pb
       --start-timeout 480 "${COMMON[@]}" "${SWEEP[@]}" --max-minutes "$(left_min)" 2>&1 | tee "$LOGS/run-vllm.log" \
       || status=1
     $PY -m bench stop --pidfile "$LOGS/vllm.pid"
+    ;;
+  burst)
+    # No GPU needed: our serving path's own cost for a 256-request burst (scripted engine), inline
+    # Harmony rendering against render workers, on this machine's CPUs (bench/burst_probe.py).
+    setup
+    for workers in 0 4; do
+      $PY bench/burst_probe.py --requests 256 --prompt-tokens "${PROMPT:-1000}" --repeats 5 \
+        --set render_workers=$workers --json "$LOGS/results/burst-render_workers-$workers.json" 2>&1 \
+        | grep -v Warning | tee -a "$LOGS/run-burst.log" || status=1
+    done
     ;;
   *)
     echo "unknown phase $phase"; exit 2

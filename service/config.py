@@ -30,6 +30,8 @@ _SEED_SERVING: dict[str, Any] = {
     # Like the seed's `vllm serve --stream-interval 20`: first token at once, then 20-token deltas.
     "stream_interval": 20,
     "max_concurrent_requests": 256,
+    # Harmony rendering of long prompts off the gRPC event loop (service/prompt_renderer.py).
+    "render_workers": 4,
 }
 
 # Engine and serving values per profile; anything set explicitly (flag, env, file) wins.
@@ -139,6 +141,9 @@ class Settings(BaseSettings):
     tls_client_ca: str | None = Field(None, description="CA bundle; set it to require client certs")
     # Harmony
     default_reasoning_effort: Literal["low", "medium", "high"] = "medium"
+    render_workers: int = Field(
+        0, ge=0, description="processes that render long chat prompts off the event loop; 0 = render inline"
+    )
     include_conversation_date: bool = True
     # Observability
     otel_exporter: Literal["none", "console", "otlp"] = "none"

@@ -22,6 +22,7 @@ from service.config import Settings
 from service.engine import Engine, SamplingOptions, VllmEngine
 from service.harmony import ASSISTANT_STOP_TOKENS
 from service.lifecycle import Phase, ServiceState
+from service.prompt_renderer import PromptRenderer
 from service.servicer import InferenceServicer
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ class GrpcService:
             queue_timeout=settings.admission_queue_timeout_seconds,
         )
         self._engine_factory = engine_factory
+        self.renderer = PromptRenderer(settings.render_workers)
         self._server = self._build_server()
         self.port = 0
         self.metrics_port = 0
@@ -74,7 +76,7 @@ class GrpcService:
             ],
         )
         inference_pb2_grpc.add_InferenceServiceServicer_to_server(
-            InferenceServicer(self.settings, self.state), server
+            InferenceServicer(self.settings, self.state, self.renderer), server
         )
         health_pb2_grpc.add_HealthServicer_to_server(health.attach_health(self.state), server)
         services = (
@@ -121,6 +123,7 @@ class GrpcService:
     async def _start_engine(self) -> None:
         started = time.monotonic()
         try:
+            await self.renderer.start()
             engine = await self._engine_factory(self.settings)
             self.state.engine = engine
             self.state.engine_version = str(getattr(engine, "version", ""))
@@ -147,6 +150,7 @@ class GrpcService:
         self.state.set_phase(Phase.DEAD)
         self.exit_code = 1
         await self._server.stop(grace=1.0)
+        self.renderer.close()
         # No engine.shutdown() here: on a dead engine it blocks ~10 s and can leave the worker
         # running; exiting lets vLLM's own process cleanup take the children down.
         self.stopped.set()
@@ -165,6 +169,7 @@ class GrpcService:
                 "drain grace over with %d streams in flight: cancelling them", self.state.active_streams
             )
         await self._server.stop(grace=0.5)
+        self.renderer.close()
         for task in (self._watchdog, self._engine_task):
             if task is not None and not task.done():
                 task.cancel()

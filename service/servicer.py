@@ -15,16 +15,27 @@ from service import metrics, tracing
 from service.config import Settings
 from service.errors import ServiceError, abort
 from service.generation import GenerationStream
+from service.harmony import RenderError
 from service.lifecycle import ServiceState
-from service.validation import count_prompt_tokens, plan_generate
+from service.prompt_renderer import PromptRenderer
+from service.validation import (
+    GenerationPlan,
+    chat_to_render,
+    count_prompt_tokens,
+    plan_generate,
+    render_failed,
+)
 
 Context = grpc.aio.ServicerContext[object, object]
 
 
 class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):  # type: ignore[misc]
-    def __init__(self, settings: Settings, state: ServiceState) -> None:
+    def __init__(
+        self, settings: Settings, state: ServiceState, renderer: PromptRenderer | None = None
+    ) -> None:
         self._settings = settings
         self._state = state
+        self._renderer = renderer or PromptRenderer(workers=0)
 
     async def Generate(
         self, request: pb.GenerateRequest, context: Context
@@ -50,7 +61,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):  # type: i
         try:
             await context.send_initial_metadata((("x-request-id", request.request_id),))
             with tracing.tracer().start_span("harmony.render", context=trace.set_span_in_context(root)):
-                plan = plan_generate(request, self._settings)
+                plan = await self._plan(request)
             async for response in GenerationStream(
                 plan, self._state, root, caller, self._settings.log_prompts
             ).run():
@@ -64,6 +75,16 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):  # type: i
             metrics.REQUESTS.labels("Generate", code).inc()
             root.set_attribute("rpc.grpc.status_code", code)
             root.end()
+
+    async def _plan(self, request: pb.GenerateRequest) -> GenerationPlan:
+        chat = chat_to_render(request, self._settings)
+        if chat is None:
+            return plan_generate(request, self._settings)
+        try:
+            prompt = await self._renderer.render(chat)
+        except RenderError as exc:
+            raise render_failed(exc) from exc
+        return plan_generate(request, self._settings, rendered=prompt)
 
     async def GetModelInfo(
         self, request: pb.GetModelInfoRequest, context: Context

@@ -19,7 +19,7 @@ from gptoss.v1 import inference_pb2 as pb
 
 from service.config import Settings
 from service.engine import SamplingOptions
-from service.errors import context_length_exceeded, invalid_argument, model_not_found
+from service.errors import ServiceError, context_length_exceeded, invalid_argument, model_not_found
 from service.harmony import (
     ASSISTANT_STOP_TOKENS,
     ChatMessage,
@@ -67,20 +67,32 @@ class GenerationPlan:
     stop: tuple[str, ...]
 
 
-def plan_generate(request: pb.GenerateRequest, settings: Settings) -> GenerationPlan:
-    if request.model and request.model != settings.model_id:
-        raise model_not_found(request.model)
-    if request.messages and request.prompt_token_ids:
-        raise invalid_argument("set either messages or prompt_token_ids, not both", "prompt_token_ids")
+def chat_to_render(request: pb.GenerateRequest, settings: Settings) -> ChatRequest | None:
+    """The checks that come before rendering; the chat to render, or None for a token-id prompt."""
+    _check_target(request, settings)
+    if request.prompt_token_ids:
+        return None
+    return chat_request(
+        request.messages, request.tools, request.reasoning_effort, request.tool_choice, settings
+    )
+
+
+def plan_generate(
+    request: pb.GenerateRequest, settings: Settings, rendered: list[int] | None = None
+) -> GenerationPlan:
+    """The checked plan. `rendered`: the prompt of `chat_to_render(request)`, when the caller
+    rendered it elsewhere (a worker process); otherwise chat prompts render here."""
+    _check_target(request, settings)
     raw = bool(request.prompt_token_ids)
     if raw:
         prompt = _raw_prompt(request.prompt_token_ids)
         param = "prompt_token_ids"
     else:
-        chat = chat_request(
-            request.messages, request.tools, request.reasoning_effort, request.tool_choice, settings
-        )
-        prompt = render(chat)
+        if rendered is None:
+            chat = chat_to_render(request, settings)
+            assert chat is not None
+            rendered = render(chat)
+        prompt = rendered
         param = "messages"
     limit = settings.max_model_len
     if len(prompt) >= limit:
@@ -121,7 +133,18 @@ def render(chat: ChatRequest) -> list[int]:
     try:
         return render_prompt(chat)
     except RenderError as exc:
-        raise invalid_argument(str(exc), exc.param) from exc
+        raise render_failed(exc) from exc
+
+
+def render_failed(exc: RenderError) -> ServiceError:
+    return invalid_argument(str(exc), exc.param)
+
+
+def _check_target(request: pb.GenerateRequest, settings: Settings) -> None:
+    if request.model and request.model != settings.model_id:
+        raise model_not_found(request.model)
+    if request.messages and request.prompt_token_ids:
+        raise invalid_argument("set either messages or prompt_token_ids, not both", "prompt_token_ids")
 
 
 def chat_request(
@@ -228,12 +251,15 @@ def _tool(tool: pb.Tool, index: int) -> FunctionTool:
 
 
 def _raw_prompt(token_ids: Sequence[int]) -> list[int]:
-    bad = next((t for t in token_ids if not 0 <= t < VOCAB_SIZE), None)
-    if bad is not None:
+    # One pass over the protobuf container (each element read from it is slow), then min/max in C:
+    # this was the largest per-request cost of token-id requests (bench/burst_probe.py).
+    prompt = list(token_ids)
+    if prompt and (min(prompt) < 0 or max(prompt) >= VOCAB_SIZE):
+        bad = next(t for t in prompt if not 0 <= t < VOCAB_SIZE)
         raise invalid_argument(
             f"prompt_token_ids: {bad} is not a token id (0..{VOCAB_SIZE - 1})", "prompt_token_ids"
         )
-    return list(token_ids)
+    return prompt
 
 
 def _check_range(request: pb.GenerateRequest, name: str, low: float, high: float) -> float | None:

@@ -6,6 +6,8 @@ can find (a tool result whose call is unknown).
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -37,6 +39,10 @@ class RenderError(ValueError):
     def __init__(self, message: str, param: str) -> None:
         super().__init__(message)
         self.param = param
+
+    def __reduce__(self) -> tuple[type[RenderError], tuple[str, str]]:
+        """Picklable with its `param`: render workers raise it across processes."""
+        return (RenderError, (str(self), self.param))
 
 
 @dataclass(frozen=True)
@@ -77,23 +83,71 @@ class ChatRequest:
 
 
 def render_prompt(request: ChatRequest) -> list[int]:
-    """Token ids of the conversation, ending with `<|start|>assistant` for the model to continue."""
-    conversation = Conversation.from_messages(harmony_messages(request))
-    return list(encoding().render_conversation_for_completion(conversation, Role.ASSISTANT))
+    """Token ids of the conversation, ending with `<|start|>assistant` for the model to continue.
+
+    The system + developer prefix (effort, date, instructions, tool schemas: the same for most
+    requests of one application, and for tool-heavy agents the larger part) comes from a cache;
+    only the history is rendered per request. Equal to rendering the whole conversation at once
+    (tests/unit/test_harmony_render.py pins that).
+    """
+    history = Conversation.from_messages(history_messages(request))
+    tail = encoding().render_conversation_for_completion(history, Role.ASSISTANT)
+    return [*_prefix_tokens(_prefix_key(request)), *tail]
 
 
 def harmony_messages(request: ChatRequest) -> list[Message]:
     """The Harmony messages for a request: system, developer (instructions + tools), then history."""
-    system = SystemContent.new().with_reasoning_effort(_EFFORTS[request.reasoning_effort])
-    if request.conversation_date:
-        system = system.with_conversation_start_date(request.conversation_date)
-    messages = [Message.from_role_and_content(Role.SYSTEM, system)]
-    developer = _developer_message(request)
-    if developer is not None:
-        messages.append(developer)
+    return [*_prefix_messages(_prefix_key(request)), *history_messages(request)]
+
+
+def history_messages(request: ChatRequest) -> list[Message]:
+    """The conversation after the system and developer messages."""
+    messages: list[Message] = []
     calls_by_id: dict[str, str] = {}
     for index, message in enumerate(request.messages):
         messages.extend(_history_messages(message, index, calls_by_id))
+    return messages
+
+
+@dataclass(frozen=True)
+class _PrefixKey:
+    """What the system and developer messages are made of (hashable: the prefix cache's key)."""
+
+    effort: Effort
+    date: str | None
+    instructions: tuple[str, ...]
+    tools: tuple[
+        tuple[str, str, str], ...
+    ]  # name, description, parameters as JSON (key order kept: it is rendered)
+
+
+def _prefix_key(request: ChatRequest) -> _PrefixKey:
+    instructions = [m.content for m in request.messages if m.role in ("system", "developer") and m.content]
+    tools = _offered_tools(request)
+    if tools and request.tool_choice == "required":
+        instructions.append("You must call one of the available functions before you answer.")
+    elif tools and request.tool_choice == "function":
+        instructions.append(f"You must call the function `{request.tool_choice_function}` before you answer.")
+    return _PrefixKey(
+        effort=request.reasoning_effort,
+        date=request.conversation_date,
+        instructions=tuple(instructions),
+        tools=tuple((t.name, t.description, json.dumps(t.parameters)) for t in tools),
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _prefix_tokens(key: _PrefixKey) -> tuple[int, ...]:
+    return tuple(encoding().render_conversation(Conversation.from_messages(_prefix_messages(key))))
+
+
+def _prefix_messages(key: _PrefixKey) -> list[Message]:
+    system = SystemContent.new().with_reasoning_effort(_EFFORTS[key.effort])
+    if key.date:
+        system = system.with_conversation_start_date(key.date)
+    messages = [Message.from_role_and_content(Role.SYSTEM, system)]
+    if key.instructions or key.tools:
+        messages.append(_developer_message(key))
     return messages
 
 
@@ -105,22 +159,17 @@ def _offered_tools(request: ChatRequest) -> list[FunctionTool]:
     return list(request.tools)
 
 
-def _developer_message(request: ChatRequest) -> Message | None:
+def _developer_message(key: _PrefixKey) -> Message:
     """OpenAI system and developer messages both become Harmony developer instructions."""
-    instructions = [m.content for m in request.messages if m.role in ("system", "developer") and m.content]
-    tools = _offered_tools(request)
-    if tools and request.tool_choice == "required":
-        instructions.append("You must call one of the available functions before you answer.")
-    elif tools and request.tool_choice == "function":
-        instructions.append(f"You must call the function `{request.tool_choice_function}` before you answer.")
-    if not instructions and not tools:
-        return None
     content = DeveloperContent.new()
-    if instructions:
-        content = content.with_instructions("\n\n".join(instructions))
-    if tools:
+    if key.instructions:
+        content = content.with_instructions("\n\n".join(key.instructions))
+    if key.tools:
         content = content.with_function_tools(
-            [ToolDescription.new(t.name, t.description, parameters=t.parameters or None) for t in tools]
+            [
+                ToolDescription.new(name, description, parameters=json.loads(parameters) or None)
+                for name, description, parameters in key.tools
+            ]
         )
     return Message.from_role_and_content(Role.DEVELOPER, content)
 

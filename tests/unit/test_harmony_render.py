@@ -128,3 +128,72 @@ def test_tool_result_without_known_call_is_an_error() -> None:
 def test_prompt_ends_ready_for_the_assistant() -> None:
     tokens = render_prompt(ChatRequest(messages=[ChatMessage("user", "Hi")]))
     assert encoding().decode(tokens[-2:]) == "<|start|>assistant"
+
+
+def _whole_conversation(request: ChatRequest) -> list[int]:
+    """The reference: Harmony's own render of the full conversation in one call (no prefix cache)."""
+    from openai_harmony import Conversation, Role
+
+    from service.harmony.render import harmony_messages
+
+    conversation = Conversation.from_messages(harmony_messages(request))
+    return list(encoding().render_conversation_for_completion(conversation, Role.ASSISTANT))
+
+
+_HISTORY = [
+    ChatMessage("system", "Be brief."),
+    ChatMessage("user", "Weather in Paris?"),
+    ChatMessage(
+        "assistant",
+        reasoning="Need the tool.",
+        tool_calls=(ToolCallRecord("c1", "get_weather", '{"city":"Paris"}'),),
+    ),
+    ChatMessage("tool", "18C, clear", tool_call_id="c1"),
+    ChatMessage("assistant", "18C and clear.", reasoning="Answer now."),
+    ChatMessage("developer", "Use metric units."),
+    ChatMessage("user", "And tomorrow?"),
+]
+
+
+@pytest.mark.parametrize("turns", range(1, len(_HISTORY) + 1))
+@pytest.mark.parametrize("tool_choice", ["auto", "none", "required"])
+@pytest.mark.parametrize("with_tools", [False, True])
+def test_cached_prefix_render_equals_whole_conversation_render(
+    turns: int, tool_choice: str, with_tools: bool
+) -> None:
+    request = ChatRequest(
+        messages=_HISTORY[:turns],
+        tools=[WEATHER] if with_tools else [],
+        tool_choice=tool_choice,  # type: ignore[arg-type]
+        reasoning_effort="high",
+        conversation_date="2026-11-27",
+    )
+    assert render_prompt(request) == _whole_conversation(request)
+    assert render_prompt(request) == _whole_conversation(request)  # second call: from the cache
+
+
+def test_prefix_cache_keys_on_everything_the_prefix_holds() -> None:
+    from service.harmony.render import _prefix_tokens
+
+    _prefix_tokens.cache_clear()
+    base = ChatRequest(messages=[ChatMessage("user", "Hi")], tools=[WEATHER], conversation_date="2026-11-27")
+    variants = [
+        base,
+        ChatRequest(
+            messages=[ChatMessage("user", "Other question")], tools=[WEATHER], conversation_date="2026-11-27"
+        ),
+        ChatRequest(messages=[ChatMessage("user", "Hi")], tools=[WEATHER], conversation_date="2026-11-28"),
+        ChatRequest(messages=[ChatMessage("user", "Hi")], tools=[WEATHER], reasoning_effort="low"),
+        ChatRequest(messages=[ChatMessage("developer", "x"), ChatMessage("user", "Hi")], tools=[WEATHER]),
+        ChatRequest(messages=[ChatMessage("user", "Hi")], tools=[FunctionTool("get_weather", "other text")]),
+    ]
+    prompts = [render_prompt(v) for v in variants]
+    assert prompts == [_whole_conversation(v) for v in variants]
+    info = _prefix_tokens.cache_info()
+    assert info.hits >= 1 and info.currsize == len(variants) - 1  # only the user text differs in #2
+
+
+def test_tool_parameter_order_is_rendered_as_given() -> None:
+    params = {"type": "object", "properties": {"zeta": {"type": "string"}, "alpha": {"type": "number"}}}
+    rendered = text(ChatRequest(messages=[ChatMessage("user", "Hi")], tools=[FunctionTool("f", "", params)]))
+    assert rendered.index("zeta") < rendered.index("alpha")

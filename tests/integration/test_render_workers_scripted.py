@@ -1,0 +1,67 @@
+"""Harmony rendering in worker processes (`render_workers`): same prompts, same errors, survives a dead worker."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable
+
+import grpc
+import pytest
+from gptoss.v1 import inference_pb2 as pb
+from gptoss.v1 import inference_pb2_grpc
+
+from service.config import Settings
+from service.prompt_renderer import INLINE_BELOW_CHARS
+from service.validation import plan_generate
+from tests.integration.test_generate_live import assert_well_formed, error_info
+from tests.support.server_thread import ServerThread
+
+ServerFactory = Callable[..., ServerThread]
+LONG_TEXT = "Summarise these notes: " + "the river runs north past the old mill " * (INLINE_BELOW_CHARS // 30)
+TOOL = pb.Tool(name="get_weather", description="Weather for a city")
+TOOL.parameters.update({"type": "object", "properties": {"city": {"type": "string"}}})
+
+
+def _generate(server: ServerThread, request: pb.GenerateRequest) -> list[pb.GenerateResponse]:
+    with grpc.insecure_channel(server.target) as channel:
+        stub = inference_pb2_grpc.InferenceServiceStub(channel)
+        return list(stub.Generate(request, timeout=30))
+
+
+def test_long_prompt_renders_in_a_worker_exactly_as_inline(scripted_server: ServerFactory) -> None:
+    server = scripted_server([[1]], render_workers=2)
+    renderer = server.service.renderer  # type: ignore[union-attr]
+    assert renderer._pool is not None  # started with readiness
+    messages = [
+        pb.Message(role=pb.ROLE_SYSTEM, content="Be brief."),
+        pb.Message(role=pb.ROLE_USER, content=LONG_TEXT),
+    ]
+    request = pb.GenerateRequest(messages=messages, tools=[TOOL], max_tokens=1, request_id="pooled-1")
+    assert_well_formed(_generate(server, request))
+    expected = plan_generate(request, Settings(profile="cpu-tiny")).prompt_token_ids
+    assert server.service.state.engine.prompts[-1] == expected  # type: ignore[union-attr, attr-defined]
+
+
+def test_render_error_from_a_worker_is_invalid_argument(scripted_server: ServerFactory) -> None:
+    server = scripted_server([[1]], render_workers=1)
+    messages = [
+        pb.Message(role=pb.ROLE_USER, content=LONG_TEXT),
+        pb.Message(role=pb.ROLE_TOOL, content="18C", tool_call_id="call_unknown"),
+    ]
+    with pytest.raises(grpc.RpcError) as raised:
+        _generate(server, pb.GenerateRequest(messages=messages, max_tokens=1))
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error_info(raised.value).metadata["param"] == "messages[1].tool_call_id"
+
+
+def test_a_killed_worker_is_replaced_and_requests_keep_working(scripted_server: ServerFactory) -> None:
+    server = scripted_server([[1]], render_workers=1)
+    pool = server.service.renderer._pool  # type: ignore[union-attr]
+    assert pool is not None
+    for pid in list(pool._processes):  # type: ignore[attr-defined]
+        os.kill(pid, signal.SIGKILL)
+    request = pb.GenerateRequest(messages=[pb.Message(role=pb.ROLE_USER, content=LONG_TEXT)], max_tokens=1)
+    for _ in range(3):  # the first may find the pool broken: rendered inline, then a new pool
+        assert_well_formed(_generate(server, request))
+    assert server.service.renderer._pool is not pool  # type: ignore[union-attr]
