@@ -7,6 +7,8 @@
 #   grpc                 start our service detached (setsid: it outlives the call), the gRPC sweeps
 #   gateway              the gateway sweep on that service, stop it, start `vllm serve` detached
 #   vllm                 wait for `vllm serve`, its sweeps, stop it
+#   interleave           (optional; after install1..3, carry .whl/b4 too) token-id and chat sweeps
+#                        alternating on one service: is the chat gap real or drift over time?
 #   burst                (optional, no GPU) bench/burst_probe.py: render_workers 0 vs 4 on this machine
 # Each phase returns $OUT/results/detail-*.json (all phases so far) and $OUT/logs-<phase>.tgz.
 # Dry run on a CPU box: SMOKE=1 PROFILE=cpu-tiny MODEL_SRC=models/tiny-gpt-oss CONC="1 4" OUTPUT=32 ...
@@ -87,6 +89,23 @@ print('python', sys.version.split()[0], 'grpc', grpc.__version__, 'protobuf', pb
       --start-timeout 480 "${COMMON[@]}" "${SWEEP[@]}" --max-minutes "$(left_min)" 2>&1 | tee "$LOGS/run-vllm.log" \
       || status=1
     $PY -m bench stop --pidfile "$LOGS/vllm.pid"
+    ;;
+  interleave)
+    # Order check: raw token-id and chat sweeps alternate on one fresh service (the main phases run
+    # all token-id points first, then chat), so drift over time cannot pass for a chat cost.
+    if [ -z "${SMOKE:-}" ] && [ -d .whl/b4 ]; then bash .gpu/device_install.sh .whl/b4 || exit 1; fi
+    setup
+    $PY -m bench serve service "${COMMON[@]}" --port $PORT --log "$LOGS/service-interleave.log" \
+      --pidfile "$LOGS/service-interleave.pid" --wait 420 || { tail -40 "$LOGS/service-interleave.log"; exit 1; }
+    for round in $(seq "${ROUNDS:-3}"); do
+      for workload in tokens chat; do
+        $PY -m bench run --frontends grpc --workloads $workload --grpc-target 127.0.0.1:$PORT \
+          --service-pidfile "$LOGS/service-interleave.pid" "${COMMON[@]}" "${SWEEP[@]}" --repeats 1 \
+          --out "$LOGS/results/interleave-$round-$workload" --max-minutes "$(left_min 20)" 2>&1 \
+          | grep -- "->" | tee -a "$LOGS/run-interleave.log" || status=1
+      done
+    done
+    $PY -m bench stop --pidfile "$LOGS/service-interleave.pid"
     ;;
   burst)
     # No GPU needed: our serving path's own cost for a 256-request burst (scripted engine), inline

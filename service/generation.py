@@ -52,7 +52,7 @@ class GenerationStream:
 
     async def run(self) -> AsyncIterator[pb.GenerateResponse]:
         plan = self._plan
-        engine = self._state.serving_engine()
+        engine = self._state.admitted_engine()
         last: EngineStep | None = None
         stream = engine.generate(plan.request_id, plan.prompt_token_ids, plan.options)
         engine_span = tracing.tracer().start_span("engine.generate", context=self._span_context)
@@ -65,7 +65,7 @@ class GenerationStream:
                 if self._stop.matched:
                     break
         except EngineDeadError as exc:
-            self._state.serving_engine()  # flips the phase to DEAD and raises UNAVAILABLE
+            self._state.admitted_engine()  # flips the phase to DEAD and raises UNAVAILABLE
             raise unavailable(f"engine failed: {exc}", "ENGINE_DEAD") from exc
         finally:
             if last is None or not last.finished:

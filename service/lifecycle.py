@@ -74,6 +74,13 @@ class ServiceState:
             raise unavailable("the engine has failed; this replica is restarting", "ENGINE_DEAD")
         return self.engine
 
+    def admitted_engine(self) -> Engine:
+        """The engine for work already admitted: a drain lets it finish; only a dead engine stops it."""
+        if self.engine is None or self.engine.errored or self.phase is Phase.DEAD:
+            self.set_phase(Phase.DEAD)
+            raise unavailable("the engine has failed; this replica is restarting", "ENGINE_DEAD")
+        return self.engine
+
     async def admit(self) -> Admission:
         """A slot now, or (with a queue) after waiting for one; else RESOURCE_EXHAUSTED.
 

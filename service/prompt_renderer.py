@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -23,6 +24,7 @@ log = logging.getLogger(__name__)
 # Below this much message text (~1000 tokens of English), rendering inline (~0.1-0.4 ms, mostly the
 # cached system/developer prefix) is cheaper than a worker round trip (pickle, pipe, wake-up).
 INLINE_BELOW_CHARS = 4096
+_RESTART_WINDOW_SECONDS = 60
 
 
 class PromptRenderer:
@@ -32,17 +34,27 @@ class PromptRenderer:
         self._workers = workers
         self._inline_below_chars = inline_below_chars
         self._pool: ProcessPoolExecutor | None = None
+        self._last_restart = -float("inf")
 
     async def start(self) -> None:
-        """Start the workers and load the Harmony encoding in each, so no request pays for it."""
+        """Start the workers and load the Harmony encoding in each, so no request pays for it.
+
+        A pool that cannot start is logged and left off: rendering inline is slower under bursts
+        but correct, which beats a replica that never becomes ready.
+        """
         if self._workers <= 0:
             return
-        self._pool = ProcessPoolExecutor(self._workers, mp_context=multiprocessing.get_context("spawn"))
+        self._pool = _new_pool(self._workers)
         loop = asyncio.get_running_loop()
         warm = ChatRequest(messages=[ChatMessage("user", "warm-up")])
-        await asyncio.gather(
-            *(loop.run_in_executor(self._pool, render_prompt, warm) for _ in range(self._workers))
-        )
+        try:
+            await asyncio.gather(
+                *(loop.run_in_executor(self._pool, render_prompt, warm) for _ in range(self._workers))
+            )
+        except Exception:
+            log.exception("Harmony render workers failed to start: rendering on the event loop")
+            self.close()
+            return
         log.info(
             "Harmony rendering in %d worker processes (prompts over %d chars)",
             self._workers,
@@ -57,7 +69,6 @@ class PromptRenderer:
             return await asyncio.get_running_loop().run_in_executor(self._pool, render_prompt, chat)
         except BrokenProcessPool:
             # A worker died (OOM killer, signal): replace the pool; this request renders here.
-            log.error("a Harmony render worker died: restarting the pool")
             self._restart()
             return render_prompt(chat)
 
@@ -67,9 +78,25 @@ class PromptRenderer:
             self._pool = None
 
     def _restart(self) -> None:
+        """A new pool; but a pool that keeps dying is switched off, not respawned per request."""
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
-        self._pool = ProcessPoolExecutor(self._workers, mp_context=multiprocessing.get_context("spawn"))
+        now = time.monotonic()
+        if now - self._last_restart < _RESTART_WINDOW_SECONDS:
+            log.error(
+                "Harmony render workers died twice within %ds: rendering on the event loop",
+                _RESTART_WINDOW_SECONDS,
+            )
+            self._pool = None
+            return
+        log.error("a Harmony render worker died: restarting the pool")
+        self._last_restart = now
+        self._pool = _new_pool(self._workers)
+
+
+def _new_pool(workers: int) -> ProcessPoolExecutor:
+    # spawn, never fork: the parent holds gRPC and vLLM threads that a forked child would inherit broken.
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
 
 
 def _text_size(chat: ChatRequest) -> int:

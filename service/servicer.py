@@ -44,6 +44,13 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):  # type: i
         try:
             self._state.serving_engine()
             admission = await self._state.admit()
+            try:
+                # A request that waited in the queue may find a drain begun: refuse it now, before
+                # any header goes out, so clients (the gateway's retry policy) can try another replica.
+                self._state.serving_engine()
+            except ServiceError:
+                admission.release()
+                raise
         except ServiceError as error:
             metrics.REQUESTS.labels("Generate", error.code.name).inc()
             await abort(context, error)

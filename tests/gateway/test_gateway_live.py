@@ -264,9 +264,6 @@ def test_ops_endpoints(live_gateway: GatewayThread) -> None:
     assert "gptoss_gateway_requests_total" in httpx.get(live_gateway.url + "/metrics").text
 
 
-# Known flake (about 1 run in 3 of the full suite in CI order, never alone): the request does not
-# reach the engine within 30 s of the SSE commit. Cause not found yet; rerun, and tracked in the note.
-@pytest.mark.flaky(reruns=4)
 def test_disconnect_cancels_the_engine_request(
     live_gateway: GatewayThread, live_server: ServerThread, model_id: str
 ) -> None:
@@ -276,6 +273,10 @@ def test_disconnect_cancels_the_engine_request(
         "model": model_id,
         "messages": USER,
         "max_tokens": 3500,  # ~25 s on the CPU engine: far longer than the cancellation may take
+        # Without it the random-weight model sometimes samples <|return|> / <|call|> within a few
+        # tokens (it depends on the engine's RNG state, i.e. on the tests before this one), the
+        # request ends before it is ever seen running, and this test used to time out (a "flake").
+        "ignore_eos": True,
         "stream": True,
         "stream_options": {"include_usage": True},
     }

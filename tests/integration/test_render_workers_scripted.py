@@ -65,3 +65,18 @@ def test_a_killed_worker_is_replaced_and_requests_keep_working(scripted_server: 
     for _ in range(3):  # the first may find the pool broken: rendered inline, then a new pool
         assert_well_formed(_generate(server, request))
     assert server.service.renderer._pool is not pool  # type: ignore[union-attr]
+
+
+def test_a_pool_that_keeps_dying_is_switched_off(scripted_server: ServerFactory) -> None:
+    server = scripted_server([[1]], render_workers=1)
+    renderer = server.service.renderer  # type: ignore[union-attr]
+    request = pb.GenerateRequest(messages=[pb.Message(role=pb.ROLE_USER, content=LONG_TEXT)], max_tokens=1)
+    for _ in range(2):  # kill, let a request find it broken (restart), kill the new pool too
+        pool = renderer._pool
+        assert pool is not None
+        for pid in list(pool._processes):  # type: ignore[attr-defined]
+            os.kill(pid, signal.SIGKILL)
+        for _ in range(3):
+            assert_well_formed(_generate(server, request))
+    assert renderer._pool is None  # second death within the window: inline from now on
+    assert_well_formed(_generate(server, request))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import grpc
 import pytest
@@ -14,6 +15,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from service.config import Settings
 from service.harmony import tokens as tk
+from service.lifecycle import Phase
+from service.servicer import InferenceServicer
 from tests.conftest import wait_until
 from tests.integration.test_generate_live import assert_well_formed, error_info
 from tests.support.scripted_engine import ScriptedEngine
@@ -216,6 +219,63 @@ def test_drain_finishes_in_flight_and_refuses_new(scripted_server: ServerFactory
             assert done.finish_reason == pb.FINISH_REASON_LENGTH and done.usage.completion_tokens == 50
         drain.result(15)
     assert server.service.exit_code == 0
+
+
+def test_a_request_admitted_just_before_a_drain_is_served(
+    scripted_server: ServerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race behind a flaky failover: drain starts after admission (headers already sent), before
+    the engine call. Drain semantics say in-flight work finishes; it used to fail UNAVAILABLE
+    DRAINING, which no client can retry once headers are out."""
+    server = scripted_server(streaming_text(5))
+    assert server.service is not None
+    state = server.service.state
+    original = InferenceServicer._plan
+
+    async def plan_then_drain(self: InferenceServicer, request: pb.GenerateRequest) -> Any:
+        plan = await original(self, request)
+        state.set_phase(Phase.DRAINING)
+        return plan
+
+    monkeypatch.setattr(InferenceServicer, "_plan", plan_then_drain)
+    channel, stub = stub_for(server)
+    with channel:
+        done = assert_well_formed(list(stub.Generate(pb.GenerateRequest(messages=USER), timeout=10)))
+        assert done.finish_reason == pb.FINISH_REASON_LENGTH
+        with pytest.raises(grpc.RpcError) as raised:  # new work is refused, as before
+            list(stub.Generate(pb.GenerateRequest(messages=USER), timeout=10))
+        assert error_info(raised.value).reason == "DRAINING"
+
+
+def test_a_queued_request_that_waits_into_a_drain_is_refused_before_headers(
+    scripted_server: ServerFactory,
+) -> None:
+    server = scripted_server(
+        streaming_text(40), step_delay=0.02, max_concurrent_requests=1, admission_queue_size=1
+    )
+    assert server.service is not None
+    engine = server.engine
+    assert isinstance(engine, ScriptedEngine)
+    channel, stub = stub_for(server)
+    with channel:
+        running = stub.Generate(pb.GenerateRequest(messages=USER, max_tokens=30), timeout=20)
+        next(running)
+        queued = stub.Generate(pb.GenerateRequest(messages=USER), timeout=20)
+        assert wait_until(lambda: server.service is not None and server.service.state.queued == 1)
+        state = server.service.state
+
+        async def begin_drain() -> None:  # on the server's loop, as SIGTERM's handler runs
+            state.set_phase(Phase.DRAINING)
+
+        server.call(begin_drain())
+        assert_well_formed([*running])  # in flight: finishes
+        with pytest.raises(grpc.RpcError) as raised:
+            list(queued)
+        assert raised.value.code() == grpc.StatusCode.UNAVAILABLE  # type: ignore[attr-defined]
+        assert error_info(raised.value).reason == "DRAINING"
+        # Trailers-only: no header went out, so gRPC retry policies may send it to another replica.
+        assert "x-request-id" not in dict(queued.initial_metadata() or ())  # type: ignore[attr-defined]
+        assert server.service.state.active_streams == 0
 
 
 def test_prompts_are_logged_only_when_enabled(
