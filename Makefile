@@ -68,7 +68,7 @@ breaking: install
 
 ## bench: the CPU run, engine vs gRPC vs gateway vs vllm serve (see bench/README.md; GPU: bench/gpu_session.sh)
 bench: install
-	$(PY) -m bench run --profile cpu-tiny --concurrency 1 4 8 16 --output-tokens 256 --repeats 3 --max-minutes 25 $(BENCH_ARGS)
+	$(PY) -m bench run --profile cpu-tiny --concurrency 1 4 8 16 --output-tokens 256 --repeats 3 --interleave --max-minutes 25 $(BENCH_ARGS)
 
 ## soak: 5 min mixed load on cpu-tiny, RSS sampled; report in bench/results/ (not in make test)
 soak: install

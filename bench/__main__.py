@@ -85,6 +85,11 @@ def _parser() -> argparse.ArgumentParser:
         help="after each of our sweeps, one py-spy-sampled point at the top concurrency",
     )
     run.add_argument(
+        "--interleave",
+        action="store_true",
+        help="per concurrency and repeat, one point of each workload in turn (drift hits all alike)",
+    )
+    run.add_argument(
         "--no-tokenizer", action="store_true", help="do not build a tokenizer beside a local model config"
     )
     run.add_argument("--no-report", action="store_true")
@@ -207,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         gateway_url=args.gateway_url,
         vllm_url=args.vllm_url,
         pyspy=args.pyspy,
+        interleave=args.interleave,
         service_pidfile=args.service_pidfile,
         vllm_pidfile=args.vllm_pidfile,
         argv=sys.argv[1:] if argv is None else argv,

@@ -30,7 +30,7 @@ COMMON=(--profile "$PROFILE" --set "model=$MODEL" --set load_format=dummy)
 if [ -n "${TP:-}" ]; then COMMON+=(--set "tensor_parallel_size=$TP"); fi
 read -r -a CONCS <<< "${CONC:-1 16 64 128 256}"
 SWEEP=(--concurrency "${CONCS[@]}" --prompt-tokens "${PROMPT:-1000}" --output-tokens "${OUTPUT:-1024}"
-       --repeats "${REPEATS:-2}" --out "$LOGS/results" --log-dir "$LOGS" --no-report)
+       --repeats "${REPEATS:-3}" --interleave --out "$LOGS/results" --log-dir "$LOGS" --no-report)
 
 setup() {
   if [ -z "${SMOKE:-}" ]; then source .gpu/device_env.sh; fi

@@ -90,6 +90,7 @@ class RunConfig:
     gateway_url: str | None = None
     vllm_url: str | None = None
     pyspy: bool = False
+    interleave: bool = False  # alternate workloads per point instead of one workload after the other
     service_pidfile: Path | None = None
     vllm_pidfile: Path | None = None
     argv: list[str] = field(default_factory=list)
@@ -219,39 +220,65 @@ class Sweep:
         cpu_pids: dict[str, int],
         warm_streams: int = 1,
     ) -> None:
+        """Workload-major: every repeat of every concurrency of this workload, in order."""
+        await self.run_interleaved(frontend, {workload: run_point}, cpu_pids, warm_streams)
+
+    async def run_interleaved(
+        self,
+        frontend: str,
+        runners: dict[WorkloadKind, PointRunner],
+        cpu_pids: dict[str, int],
+        warm_streams: int = 1,
+    ) -> None:
+        """Per concurrency and repeat, one point of each workload in turn: drift over the run (a
+        server that has run longer, a warmer or fuller cache) then falls on every workload alike."""
         config = self.config
         for concurrency in config.concurrency:
             if self.remaining() < 10:
                 self.recorder.add(
-                    "notes", f"{frontend}/{workload} c={concurrency}: skipped, run time budget spent"
+                    "notes", f"{frontend}/{'+'.join(runners)} c={concurrency}: skipped, run time budget spent"
                 )
                 continue
-            warm = self.streams(max(warm_streams, min(concurrency, 4)), 1, config.warmup_tokens)
-            await run_point(warm, min(config.point_timeout, self.remaining()), None)
+            for run_point in runners.values():
+                warm = self.streams(max(warm_streams, min(concurrency, 4)), 1, config.warmup_tokens)
+                await run_point(warm, min(config.point_timeout, self.remaining()), None)
             for repeat in range(config.repeats):
-                if self.remaining() < 10:
-                    self.recorder.add(
-                        "notes", f"{frontend}/{workload} c={concurrency} r{repeat + 1}: skipped, budget"
-                    )
-                    break
-                streams = self.streams(concurrency, config.waves, config.output_tokens)
-                label = f"{frontend}/{workload} c={concurrency} r{repeat + 1}/{config.repeats}"
-                progress = Progress(
-                    label, concurrency * config.waves, concurrency * config.waves * config.output_tokens
-                )
-                meter = procstat.CpuMeter(cpu_pids)
-                meter.start()
-                results = await run_point(streams, min(config.point_timeout, self.remaining()), progress)
-                point = {
-                    "frontend": frontend,
-                    "workload": workload,
-                    "concurrency": concurrency,
-                    "repeat": repeat + 1,
-                    **summarize(results, config.output_tokens),
-                    "server_cpu_cores": meter.stop(),
-                }
-                self.recorder.add("points", point)
-                _print_point(point)
+                for workload, run_point in runners.items():
+                    if self.remaining() < 10:
+                        self.recorder.add(
+                            "notes", f"{frontend}/{workload} c={concurrency} r{repeat + 1}: skipped, budget"
+                        )
+                        continue
+                    await self._measure(frontend, workload, run_point, cpu_pids, concurrency, repeat)
+
+    async def _measure(
+        self,
+        frontend: str,
+        workload: WorkloadKind,
+        run_point: PointRunner,
+        cpu_pids: dict[str, int],
+        concurrency: int,
+        repeat: int,
+    ) -> None:
+        config = self.config
+        streams = self.streams(concurrency, config.waves, config.output_tokens)
+        label = f"{frontend}/{workload} c={concurrency} r{repeat + 1}/{config.repeats}"
+        progress = Progress(
+            label, concurrency * config.waves, concurrency * config.waves * config.output_tokens
+        )
+        meter = procstat.CpuMeter(cpu_pids)
+        meter.start()
+        results = await run_point(streams, min(config.point_timeout, self.remaining()), progress)
+        point = {
+            "frontend": frontend,
+            "workload": workload,
+            "concurrency": concurrency,
+            "repeat": repeat + 1,
+            **summarize(results, config.output_tokens),
+            "server_cpu_cores": meter.stop(),
+        }
+        self.recorder.add("points", point)
+        _print_point(point)
 
 
 def _print_point(point: dict[str, Any]) -> None:
@@ -322,21 +349,32 @@ async def _sweep_frontend(
     profile_pids: dict[str, int],
 ) -> None:
     settings = config.settings()
-    for workload in config.workloads:
-        kind = CLIENTS[frontend].get(workload)
-        if kind is None:
-            continue
-        spec = ClientSpec(kind, target, settings.model_id, config.temperature, config.point_timeout)
-        pool = ClientPool(spec, config.client_procs)
-        try:
+    pools: dict[WorkloadKind, ClientPool] = {}
+    try:
+        for workload in config.workloads:
+            kind = CLIENTS[frontend].get(workload)
+            if kind is None:
+                continue
+            spec = ClientSpec(kind, target, settings.model_id, config.temperature, config.point_timeout)
+            pools[workload] = pool = ClientPool(spec, config.client_procs)
             print(
                 f"[{frontend}/{workload}] {HOW[(frontend, workload)]} ({pool.size} client processes)",
                 flush=True,
             )
-            await sweep.run(frontend, workload, _pool_runner(pool), cpu_pids, warm_streams=pool.size)
-            if config.pyspy and profile_pids:
+        if not pools:
+            return
+        warm_streams = max(pool.size for pool in pools.values())
+        if config.interleave:
+            runners = {workload: _pool_runner(pool) for workload, pool in pools.items()}
+            await sweep.run_interleaved(frontend, runners, cpu_pids, warm_streams)
+        else:
+            for workload, pool in pools.items():
+                await sweep.run(frontend, workload, _pool_runner(pool), cpu_pids, warm_streams)
+        if config.pyspy and profile_pids:
+            for workload, pool in pools.items():
                 await _profile(config, sweep, frontend, workload, pool, profile_pids)
-        finally:
+    finally:
+        for pool in pools.values():
             pool.close()
 
 
@@ -521,6 +559,8 @@ def config_to_argv(config: RunConfig, frontends: list[str], max_seconds: float) 
     argv += ["--out", str(config.out), "--log-dir", str(config.log_dir), "--no-report"]
     if config.unique_prompts:
         argv.append("--unique-prompts")
+    if config.interleave:
+        argv.append("--interleave")
     return argv
 
 

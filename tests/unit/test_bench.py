@@ -131,3 +131,58 @@ def test_report_rows_ratios_and_targets(tmp_path: Path) -> None:
     assert verdicts["[tokens] gRPC TTFT p50 ≤ 0.8x vllm serve at 64"] == "met"
     assert verdicts["[chat] gateway ≥ 1.0x vllm serve tok/s at every concurrency"] == "**missed**"
     assert "| 256 |" in (tmp_path / "report.md").read_text()
+
+
+def test_interleaved_sweep_alternates_workloads_per_point(tmp_path: Path) -> None:
+    """`--interleave`: per concurrency, warm each workload, then repeat r of tokens, then of chat."""
+    import asyncio
+    import time as _time
+
+    from bench.runner import Recorder, RunConfig, Sweep
+
+    config = RunConfig(
+        frontends=["grpc"],
+        workloads=["tokens", "chat"],
+        profile="cpu-tiny",
+        overrides={},
+        concurrency=[1, 2],
+        prompt_tokens=64,
+        output_tokens=4,
+        repeats=2,
+        out=tmp_path,
+        interleave=True,
+    )
+    calls: list[tuple[str, int, bool]] = []
+
+    def runner(workload: str) -> Any:
+        async def run_point(streams: Any, limit_s: float, progress: Any) -> list[RequestResult]:
+            calls.append((workload, len(streams), progress is None))
+            now = _time.monotonic()
+            return [
+                RequestResult(ok=True, start=now, end=now + 0.1, ttft=0.01, output_tokens=4) for _ in streams
+            ]
+
+        return run_point
+
+    sweep = Sweep(config, Recorder(config, "grpc"), _time.monotonic() + 60)
+    asyncio.run(sweep.run_interleaved("grpc", {"tokens": runner("tokens"), "chat": runner("chat")}, {}))
+    measured = [(w, n) for w, n, warm in calls if not warm]
+    assert measured == [
+        ("tokens", 1),
+        ("chat", 1),
+        ("tokens", 1),
+        ("chat", 1),
+        ("tokens", 2),
+        ("chat", 2),
+        ("tokens", 2),
+        ("chat", 2),
+    ]
+    warm_ups = [(w, i) for i, (w, _, warm) in enumerate(calls) if warm]
+    assert [w for w, _ in warm_ups] == ["tokens", "chat", "tokens", "chat"]  # each workload, per concurrency
+    points = sweep.recorder.data["points"]
+    assert [(p["workload"], p["concurrency"], p["repeat"]) for p in points][:4] == [
+        ("tokens", 1, 1),
+        ("chat", 1, 1),
+        ("tokens", 1, 2),
+        ("chat", 1, 2),
+    ]
