@@ -76,6 +76,9 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):  # type: i
             code = "OK"
         except ServiceError as error:
             code = error.code.name
+            # `abort` sends the status before it returns (then raises): free the slot first, so a
+            # client that retries at once never finds it still taken.
+            admission.release()
             await abort(context, error)
         finally:
             admission.release()

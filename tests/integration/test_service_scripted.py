@@ -278,6 +278,26 @@ def test_a_queued_request_that_waits_into_a_drain_is_refused_before_headers(
         assert server.service.state.active_streams == 0
 
 
+def test_an_admitted_request_refused_later_frees_its_slot_before_its_client_sees_the_error(
+    scripted_server: ServerFactory,
+) -> None:
+    """A request refused after admission (here: unknown model) must not hold its slot once the
+    client has its error: `abort` sends the status before the handler's `finally` runs, so a client
+    retrying at once used to find the slot still taken (seen in ~1 of 12 tries before the fix)."""
+    server = scripted_server(streaming_text(3))
+    assert server.service is not None
+    state = server.service.state
+    channel, stub = stub_for(server)
+    held_after_error = 0
+    with channel:
+        for _ in range(300):
+            with pytest.raises(grpc.RpcError) as raised:
+                list(stub.Generate(pb.GenerateRequest(messages=USER, model="other"), timeout=5))
+            assert raised.value.code() == grpc.StatusCode.NOT_FOUND  # type: ignore[attr-defined]
+            held_after_error += state.active_streams
+    assert held_after_error == 0
+
+
 def test_prompts_are_logged_only_when_enabled(
     scripted_server: ServerFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
