@@ -69,10 +69,7 @@ class ServiceState:
             raise unavailable("the engine is still starting; retry shortly", "ENGINE_STARTING")
         if self.phase is Phase.DRAINING:
             raise unavailable("the server is shutting down; retry on another replica", "DRAINING")
-        if self.phase is Phase.DEAD or self.engine is None or self.engine.errored:
-            self.set_phase(Phase.DEAD)
-            raise unavailable("the engine has failed; this replica is restarting", "ENGINE_DEAD")
-        return self.engine
+        return self.admitted_engine()
 
     def admitted_engine(self) -> Engine:
         """The engine for work already admitted: a drain lets it finish; only a dead engine stops it."""

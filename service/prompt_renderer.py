@@ -79,15 +79,13 @@ class PromptRenderer:
 
     def _restart(self) -> None:
         """A new pool; but a pool that keeps dying is switched off, not respawned per request."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+        self.close()
         now = time.monotonic()
         if now - self._last_restart < _RESTART_WINDOW_SECONDS:
             log.error(
                 "Harmony render workers died twice within %ds: rendering on the event loop",
                 _RESTART_WINDOW_SECONDS,
             )
-            self._pool = None
             return
         log.error("a Harmony render worker died: restarting the pool")
         self._last_restart = now

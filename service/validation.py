@@ -72,9 +72,7 @@ def chat_to_render(request: pb.GenerateRequest, settings: Settings) -> ChatReque
     _check_target(request, settings)
     if request.prompt_token_ids:
         return None
-    return chat_request(
-        request.messages, request.tools, request.reasoning_effort, request.tool_choice, settings
-    )
+    return _chat_of(request, settings)
 
 
 def plan_generate(
@@ -88,11 +86,7 @@ def plan_generate(
         prompt = _raw_prompt(request.prompt_token_ids)
         param = "prompt_token_ids"
     else:
-        if rendered is None:
-            chat = chat_to_render(request, settings)
-            assert chat is not None
-            rendered = render(chat)
-        prompt = rendered
+        prompt = rendered if rendered is not None else render(_chat_of(request, settings))
         param = "messages"
     limit = settings.max_model_len
     if len(prompt) >= limit:
@@ -123,10 +117,13 @@ def plan_generate(
 
 
 def count_prompt_tokens(request: pb.CountTokensRequest, settings: Settings) -> int:
-    chat = chat_request(
+    return len(render(_chat_of(request, settings)))
+
+
+def _chat_of(request: pb.GenerateRequest | pb.CountTokensRequest, settings: Settings) -> ChatRequest:
+    return chat_request(
         request.messages, request.tools, request.reasoning_effort, request.tool_choice, settings
     )
-    return len(render(chat))
 
 
 def render(chat: ChatRequest) -> list[int]:

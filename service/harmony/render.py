@@ -116,9 +116,8 @@ class _PrefixKey:
     effort: Effort
     date: str | None
     instructions: tuple[str, ...]
-    tools: tuple[
-        tuple[str, str, str], ...
-    ]  # name, description, parameters as JSON (key order kept: it is rendered)
+    # Per tool: name, description, parameters as JSON (key order kept: it is rendered).
+    tools: tuple[tuple[str, str, str], ...]
 
 
 def _prefix_key(request: ChatRequest) -> _PrefixKey:
