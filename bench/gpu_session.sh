@@ -97,14 +97,11 @@ print('python', sys.version.split()[0], 'grpc', grpc.__version__, 'protobuf', pb
     setup
     $PY -m bench serve service "${COMMON[@]}" --port $PORT --log "$LOGS/service-interleave.log" \
       --pidfile "$LOGS/service-interleave.pid" --wait 420 || { tail -40 "$LOGS/service-interleave.log"; exit 1; }
-    for round in $(seq "${ROUNDS:-3}"); do
-      for workload in tokens chat; do
-        $PY -m bench run --frontends grpc --workloads $workload --grpc-target 127.0.0.1:$PORT \
-          --service-pidfile "$LOGS/service-interleave.pid" "${COMMON[@]}" "${SWEEP[@]}" --repeats 1 \
-          --out "$LOGS/results/interleave-$round-$workload" --max-minutes "$(left_min 20)" 2>&1 \
-          | grep -- "->" | tee -a "$LOGS/run-interleave.log" || status=1
-      done
-    done
+    # SWEEP has --interleave: per concurrency, each repeat runs a token-id point, then a chat point.
+    $PY -m bench run --frontends grpc --workloads tokens chat --grpc-target 127.0.0.1:$PORT \
+      --service-pidfile "$LOGS/service-interleave.pid" "${COMMON[@]}" "${SWEEP[@]}" --repeats "${ROUNDS:-3}" \
+      --out "$LOGS/results/interleave" --max-minutes "$(left_min 20)" 2>&1 \
+      | grep -- "->" | tee -a "$LOGS/run-interleave.log" || status=1
     $PY -m bench stop --pidfile "$LOGS/service-interleave.pid"
     ;;
   burst)

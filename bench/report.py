@@ -286,7 +286,7 @@ class Report:
         pairs = [(a, b) for a, b in pairs if a in fronts and b in fronts]
         head += [f"{a} / {b}" for a, b in pairs]
         lines = ["Output tokens per second (median of repeats; spread min-max where repeated):", ""]
-        lines += ["| " + " | ".join(head) + " |", "|" + "---:|" * len(head)]
+        lines += _md_head(head)
         for c in self.concurrencies(workload):
             cells = [str(c)]
             for f in fronts:
@@ -310,7 +310,7 @@ class Report:
                         )
                     )
                 )
-            lines.append("| " + " | ".join(cells) + " |")
+            lines.append(_md_row(cells))
         if any(self.merged[k].get("short") for k in self.merged if k[0] == workload):
             lines += [
                 "",
@@ -328,7 +328,7 @@ class Report:
         fronts = self.frontends(workload)
         lines = ["Latency (ms, median of repeats): TTFT p50 / p99, ITL p50 / p99, end-to-end p50:", ""]
         head = ["concurrency", *fronts]
-        lines += ["| " + " | ".join(head) + " |", "|" + "---:|" * len(head)]
+        lines += _md_head(head)
         hidden = False
         for c in self.concurrencies(workload):
             cells = [str(c)]
@@ -343,7 +343,7 @@ class Report:
                     f"TTFT {_fmt(row['ttft_p50_ms'], 1)} / {_fmt(row['ttft_p99_ms'], 1)}; "
                     f"ITL {_fmt(row['itl_p50_ms'], 2)} / {_fmt(row['itl_p99_ms'], 2)}; e2e {_fmt(row['e2e_p50_ms'])}"
                 )
-            lines.append("| " + " | ".join(cells) + " |")
+            lines.append(_md_row(cells))
         if workload == "tokens":
             ratios = []
             for c in self.concurrencies(workload):
@@ -412,7 +412,7 @@ class Report:
                 for column in columns:
                     name, pct = column[i] if i < len(column) else ("", "")
                     cells += [f"`{name}`" if name else "", str(pct)]
-                lines.append("| " + " | ".join(cells) + " |")
+                lines.append(_md_row(cells))
         return lines
 
     # -- outputs ---------------------------------------------------------------------------------
@@ -479,3 +479,12 @@ def _verdict(ok: bool) -> str:
 
 def write_report(folder: Path, plots: bool = True) -> Path:
     return Report(folder).write(plots)
+
+
+def _md_row(cells: Sequence[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def _md_head(head: Sequence[str]) -> list[str]:
+    """A markdown table's header row and its separator, every column right-aligned."""
+    return [_md_row(head), "|" + "---:|" * len(head)]

@@ -213,11 +213,7 @@ def _repl(args: argparse.Namespace, client: Client, io: Io, preamble: list[dict[
 
 def models(args: argparse.Namespace, client: Client, io: Io) -> int:
     info = client.model_info(timeout=_unary_timeout(args))
-    data = dataclasses.asdict(info)
-    if args.json:
-        io.stdout.write(json.dumps(data) + "\n")
-    else:
-        io.stdout.writelines(f"{key}: {value}\n" for key, value in data.items())
+    _print_record(dataclasses.asdict(info), args, io)
     return ExitCode.OK
 
 
@@ -229,12 +225,16 @@ def count_tokens(args: argparse.Namespace, client: Client, io: Io) -> int:
     count = client.count_tokens(
         messages=messages, timeout=_unary_timeout(args), **_conversation_options(args)
     )
-    data = dataclasses.asdict(count)
+    _print_record(dataclasses.asdict(count), args, io)
+    return ExitCode.OK
+
+
+def _print_record(data: dict[str, object], args: argparse.Namespace, io: Io) -> None:
+    """One result: a JSON object with --json, else `key: value` lines."""
     if args.json:
         io.stdout.write(json.dumps(data) + "\n")
     else:
         io.stdout.writelines(f"{key}: {value}\n" for key, value in data.items())
-    return ExitCode.OK
 
 
 def _poll_health(client: Client, service: str, timeout: float, wait_s: float) -> ServingStatus:
