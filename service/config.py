@@ -14,10 +14,12 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from service.gpus import ProfileChoice, probe_gpus, profile_for
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TINY_MODEL_DIR = REPO_ROOT / "models" / "tiny-gpt-oss"
 
-ProfileName = Literal["cpu-tiny", "gpt-oss-20b", "gpt-oss-120b-tp4"]
+ProfileName = Literal["cpu-tiny", "gpt-oss-20b", "gpt-oss-120b", "gpt-oss-120b-tp4"]
 
 # The seed deployment's engine and serving flags, shared by the GPU profiles.
 _SEED_SERVING: dict[str, Any] = {
@@ -53,6 +55,13 @@ PROFILES: dict[str, dict[str, Any]] = {
         "served_model_name": "gpt-oss-20b",
         **_SEED_SERVING,
     },
+    # One 80 GB+ GPU (H100, H200, B200): measured on 1x H200, 61.5 GiB of weights, 69 GiB KV cache at 0.95.
+    "gpt-oss-120b": {
+        "model": "openai/gpt-oss-120b",
+        "served_model_name": "gpt-oss-120b",
+        **_SEED_SERVING,
+        "engine_env": {"VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8": "1"},
+    },
     "gpt-oss-120b-tp4": {
         "model": "openai/gpt-oss-120b",
         "served_model_name": "gpt-oss-120b",
@@ -64,13 +73,19 @@ PROFILES: dict[str, dict[str, Any]] = {
 }
 
 
-def _gpu_present() -> bool:
-    """Cheap GPU probe that avoids importing torch at config time."""
-    return Path("/dev/nvidia0").exists() or Path("/dev/nvidiactl").exists()
+_detected: ProfileChoice | None = None
+
+
+def detected_profile() -> ProfileChoice:
+    """The profile the GPUs present call for (service/gpus.py), probed once per process."""
+    global _detected
+    if _detected is None:
+        _detected = profile_for(probe_gpus())
+    return _detected
 
 
 def default_profile() -> str:
-    return "gpt-oss-120b-tp4" if _gpu_present() else "cpu-tiny"
+    return detected_profile().profile
 
 
 def _read_settings_file(path: str) -> dict[str, Any]:
@@ -97,59 +112,84 @@ class Settings(BaseSettings):
         cli_implicit_flags=True,
     )
 
-    profile: ProfileName = Field(default_factory=default_profile)  # type: ignore[arg-type]
+    profile: ProfileName = Field(
+        default_factory=default_profile,  # type: ignore[arg-type]
+        description="named set of engine and serving values; picked from the GPUs present when unset",
+    )
     # Network
-    host: str = "127.0.0.1"
-    port: int = Field(50051, ge=0, le=65535)
+    host: str = Field("127.0.0.1", description="gRPC listen address (0.0.0.0 in containers)")
+    port: int = Field(50051, ge=0, le=65535, description="gRPC port; 0 = any free port")
     metrics_port: int | None = Field(
-        9400, ge=0, le=65535, description="Prometheus HTTP port; 0 = any free port, None = off"
+        9400, ge=0, le=65535, description="Prometheus HTTP port; 0 = any free port, null = off"
     )
     # Model and engine
-    model: str = str(TINY_MODEL_DIR)
-    served_model_name: str = ""
-    load_format: str = "auto"
-    dtype: str = "auto"
-    tensor_parallel_size: int = Field(1, ge=1)
-    max_model_len: int = Field(8192, ge=16)
-    max_num_seqs: int = Field(256, ge=1)
-    max_num_batched_tokens: int | None = Field(None, ge=16)
-    gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
-    kv_cache_dtype: str = "auto"
-    kv_cache_memory_bytes: int | None = Field(None, ge=1)
-    async_scheduling: bool = False
-    enable_prefix_caching: bool = True
+    model: str = Field(str(TINY_MODEL_DIR), description="weights: a local directory or a Hugging Face hub id")
+    served_model_name: str = Field("", description="model id clients see and send; empty = model's name")
+    load_format: str = Field("auto", description="vLLM load format; dummy = random weights (no download)")
+    dtype: str = Field("auto", description="vLLM dtype of weights and activations")
+    tensor_parallel_size: int = Field(1, ge=1, description="GPUs one engine spans (tensor parallel)")
+    max_model_len: int = Field(8192, ge=16, description="context length: prompt + output tokens")
+    max_num_seqs: int = Field(256, ge=1, description="sequences the engine batches at once")
+    max_num_batched_tokens: int | None = Field(
+        None, ge=16, description="tokens per engine step (prefill chunking); null = vLLM's choice"
+    )
+    gpu_memory_utilization: float = Field(
+        0.9, gt=0, le=1, description="share of each GPU's memory vLLM may use (weights + KV cache)"
+    )
+    kv_cache_dtype: str = Field("auto", description="KV cache dtype; fp8 halves it against bf16")
+    kv_cache_memory_bytes: int | None = Field(
+        None, ge=1, description="KV cache size in bytes (overrides gpu_memory_utilization; CPU engine)"
+    )
+    async_scheduling: bool = Field(False, description="vLLM schedules the next step while one runs")
+    enable_prefix_caching: bool = Field(True, description="reuse KV cache of shared prompt prefixes")
     stream_interval: int = Field(1, ge=1, description="engine steps coalesced per streamed delta")
-    seed: int = 0
-    engine_env: dict[str, str] = Field(default_factory=dict)
+    seed: int = Field(0, description="engine random seed (requests may set their own)")
+    engine_env: dict[str, str] = Field(
+        default_factory=dict, description="environment set for the engine before it starts (JSON object)"
+    )
     # Serving limits
-    max_concurrent_requests: int = Field(256, ge=1)
+    max_concurrent_requests: int = Field(
+        256, ge=1, description="streams admitted at once; more wait in the queue or get RESOURCE_EXHAUSTED"
+    )
     admission_queue_size: int = Field(
         0, ge=0, description="requests that may wait for a free slot beyond the limit; 0 = reject at once"
     )
     admission_queue_timeout_seconds: float = Field(
         5.0, gt=0, description="longest wait for a slot before RESOURCE_EXHAUSTED"
     )
-    max_messages: int = Field(1024, ge=1)
-    max_tools: int = Field(128, ge=0)
-    max_request_bytes: int = Field(4 << 20, ge=1024)
-    drain_grace_seconds: float = Field(30.0, ge=0)
-    max_connection_age_seconds: float = Field(300.0, gt=0, description="so balancers see new replicas")
+    max_messages: int = Field(1024, ge=1, description="messages per request")
+    max_tools: int = Field(128, ge=0, description="tools per request")
+    max_request_bytes: int = Field(4 << 20, ge=1024, description="largest gRPC request message")
+    drain_grace_seconds: float = Field(
+        30.0, ge=0, description="how long in-flight streams may finish after SIGTERM"
+    )
+    max_connection_age_seconds: float = Field(
+        300.0, gt=0, description="clients reconnect after this, so balancers see new replicas"
+    )
     # Security: API keys (gRPC metadata `authorization: Bearer KEY`), TLS / mutual TLS
-    api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    tls_cert: str | None = None
-    tls_key: str | None = None
+    api_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="comma-separated API keys; empty = no auth (health stays open)"
+    )
+    tls_cert: str | None = Field(None, description="PEM certificate chain; set with tls_key to serve TLS")
+    tls_key: str | None = Field(None, description="PEM private key of tls_cert")
     tls_client_ca: str | None = Field(None, description="CA bundle; set it to require client certs")
     # Harmony
-    default_reasoning_effort: Literal["low", "medium", "high"] = "medium"
+    default_reasoning_effort: Literal["low", "medium", "high"] = Field(
+        "medium", description="reasoning effort of requests that do not set one"
+    )
     render_workers: int = Field(
         0, ge=0, description="processes that render long chat prompts off the event loop; 0 = render inline"
     )
-    include_conversation_date: bool = True
+    include_conversation_date: bool = Field(
+        True, description="put today's date in the Harmony system message"
+    )
     # Observability
-    otel_exporter: Literal["none", "console", "otlp"] = "none"
+    otel_exporter: Literal["none", "console", "otlp"] = Field(
+        "none", description="OpenTelemetry span exporter (otlp reads OTEL_EXPORTER_OTLP_*)"
+    )
     # Logging
-    log_level: str = "INFO"
-    log_prompts: bool = False
+    log_level: str = Field("INFO", description="level of the JSON logs on stderr (vLLM's included)")
+    log_prompts: bool = Field(False, description="log prompt and output text (off: only sizes and ids)")
 
     @model_validator(mode="before")
     @classmethod
