@@ -9,11 +9,14 @@ as `{"logger": "stderr", "msg": ...}`. Child processes inherit the pipe, so thei
 from __future__ import annotations
 
 import atexit
+import codecs
 import json
 import os
+import re
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 
 def wrap_line(line: str) -> str:
@@ -35,11 +38,44 @@ def wrap_line(line: str) -> str:
     return json.dumps(entry) + "\n"
 
 
+PROGRESS_EVERY_SECONDS = 5.0  # progress bars (tqdm's `\r` updates): one line per 5 s, not 10 a second
+_LINE_END = re.compile(r"\r\n|\n|\r")
+
+
+class LineSplitter:
+    """Text in, whole lines out; `\r`-ended progress updates are thinned to one per interval."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._pending = ""
+        self._clock = clock
+        self._last_progress: float | None = None
+
+    def feed(self, text: str) -> list[str]:
+        self._pending += text
+        lines = []
+        while (match := _LINE_END.search(self._pending)) is not None:
+            if match.group() == "\r" and match.end() == len(self._pending):
+                break  # maybe the first half of "\r\n": wait for the next chunk
+            line, self._pending = self._pending[: match.start()], self._pending[match.end() :]
+            if match.group() == "\r":
+                now = self._clock()
+                if self._last_progress is not None and now - self._last_progress < PROGRESS_EVERY_SECONDS:
+                    continue
+                self._last_progress = now
+            if line.strip():
+                lines.append(line)
+        return lines
+
+
 def _copy(read_fd: int, out_fd: int) -> None:
-    with os.fdopen(read_fd, "rb") as pipe:
-        for raw in pipe:
-            if raw.strip():
-                os.write(out_fd, wrap_line(raw.decode("utf-8", "replace")).encode())
+    splitter = LineSplitter()
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    while chunk := os.read(read_fd, 1 << 16):
+        for line in splitter.feed(decoder.decode(chunk)):
+            os.write(out_fd, wrap_line(line).encode())
+    for line in splitter.feed(decoder.decode(b"", final=True) + "\n"):
+        os.write(out_fd, wrap_line(line).encode())
+    os.close(read_fd)
 
 
 def route_stderr_through_json() -> None:
@@ -56,6 +92,6 @@ def route_stderr_through_json() -> None:
         """At exit: write directly again, and let the copier drain what children left."""
         sys.stderr.flush()
         os.dup2(original, 2)
-        copier.join(2.0)
+        copier.join(0.5)  # children that outlive us (resource tracker) keep the pipe open
 
     atexit.register(restore)

@@ -61,7 +61,7 @@ def localized(code: str, server: ServerThread, gateway: GatewayThread) -> str:
 @pytest.mark.parametrize("snippet", SNIPPETS, ids=[s.id for s in SNIPPETS])
 def test_snippet_runs(snippet: Snippet, live_server: ServerThread, docs_gateway: GatewayThread) -> None:
     if snippet.marker == "gpu-only":
-        pytest.skip(f"{snippet.id}: GPU-only {snippet.reason}".rstrip())
+        pytest.skip(f"{snippet.id}: GPU-only" + (f": {snippet.reason}" if snippet.reason else ""))
     if snippet.marker == "not-run":
         pytest.skip(f"{snippet.id}: {snippet.reason}")
     if is_buf_curl_recipe(snippet):

@@ -13,7 +13,7 @@ import pytest
 
 from service import logs
 from service.logs import vllm_logging_config
-from service.stderr_lines import wrap_line
+from service.stderr_lines import LineSplitter, wrap_line
 
 
 def test_vllm_logger_config_writes_our_json_lines(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -61,3 +61,16 @@ def test_raw_lines_are_wrapped_and_json_lines_pass_through() -> None:
     ours = '{"ts": "t", "level": "info", "logger": "service", "msg": "hi"}\n'
     assert wrap_line(ours) == ours
     assert json.loads(wrap_line("{not json"))["msg"] == "{not json"
+
+
+def test_progress_bars_are_thinned_and_lines_survive_chunking() -> None:
+    now = [0.0]
+    splitter = LineSplitter(clock=lambda: now[0])
+    assert splitter.feed("plain li") == []
+    assert splitter.feed("ne\r\nnext\n") == ["plain line", "next"]
+    shown = []
+    for percent in range(0, 101, 10):  # tqdm: "\r"-ended updates, 1 s apart, then a final "\n"
+        now[0] = percent / 10
+        shown += splitter.feed(f"Loading shards: {percent}%\r")
+    shown += splitter.feed("Loading shards: 100% done\n")
+    assert shown == ["Loading shards: 0%", "Loading shards: 50%", "Loading shards: 100% done"]
