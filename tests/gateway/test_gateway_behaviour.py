@@ -14,7 +14,7 @@ import pytest
 from gateway._auth import ApiKeys, key_identity
 from gateway._backend import channel_target
 from tests.clients.fake_service import Fail, FakeServer, Reply, content, done
-from tests.gateway.gateway_thread import GatewayThread
+from tests.support.gateway_thread import GatewayThread
 
 CHAT = {"model": "fake-model", "messages": [{"role": "user", "content": "hi"}]}
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"

@@ -38,7 +38,7 @@ from gptoss.v1 import inference_pb2_grpc
 from service import metrics as service_metrics
 from service.generation import GenerationStream
 from tests.conftest import wait_until
-from tests.gateway.gateway_thread import GatewayThread
+from tests.support.gateway_thread import GatewayThread
 from tests.reliability.helpers import (
     MiB,
     Tally,

@@ -24,10 +24,10 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from gateway import GatewaySettings
 from service.config import Settings
 from service.logs import JsonFormatter
-from tests.gateway.gateway_thread import GatewayThread
+from tests.support.gateway_thread import GatewayThread
 from tests.integration.test_service_scripted import one_token_per_step
 from tests.reliability.helpers import Tally
-from tests.reliability.service_process import ROOT
+from tests.support.service_process import ROOT
 from tests.support.server_thread import ServerThread
 
 ServerFactory = Callable[..., ServerThread]
