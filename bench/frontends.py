@@ -11,6 +11,7 @@ from bench.network_sweep import sweep_frontend
 from bench.recorder import Recorder
 from bench.run_config import RunConfig, read_pidfile
 from bench.sweep import Sweep
+from service.probes import free_port
 
 
 async def run_ours(config: RunConfig) -> None:
@@ -31,7 +32,7 @@ async def run_ours(config: RunConfig) -> None:
             if ready is not None:
                 recorder.data["servers"]["service"] = {"start_s": round(ready - launched, 1)}
         if target is None:
-            port = servers.free_port()
+            port = free_port()
             target = f"127.0.0.1:{port}"
             service = servers.start_service(
                 config.profile, config.overrides, port, config.log_dir / "service.log"
@@ -48,7 +49,7 @@ async def run_ours(config: RunConfig) -> None:
             url = config.gateway_url
             gateway_pids = dict(pids)
             if url is None:
-                port = servers.free_port()
+                port = free_port()
                 url = f"http://127.0.0.1:{port}"
                 gateway = servers.start_gateway(target, port, config.log_dir / "gateway.log")
                 started.append(gateway)
@@ -82,7 +83,7 @@ async def run_vllm_serve(config: RunConfig) -> None:
             recorder.data["servers"]["vllm-serve"] = {"start_s": round(time.time() - launched, 1)}
             print(f"[vllm-serve] ready, {time.time() - launched:.0f}s after its launch", flush=True)
         if url is None:
-            port = servers.free_port()
+            port = free_port()
             url = f"http://127.0.0.1:{port}"
             server = servers.start_vllm_serve(config.settings(), port, config.log_dir / "vllm-serve.log")
             print(f"[vllm-serve] starting on {url} (log {server.log_path})", flush=True)
