@@ -334,3 +334,18 @@ def test_stack_stops_the_gateway_when_the_service_dies(tmp_path: Path) -> None:
     finally:
         kill_group(process)
     assert events(log)[-3:] == ["service crash", "gateway TERM", "gateway exit"]
+
+
+def test_a_second_signal_kills_a_service_that_is_still_draining(tmp_path: Path) -> None:
+    process, log = start_stack(tmp_path, STUB_DRAIN="60")
+    try:
+        wait_for(lambda: {"service start", "gateway start"} <= set(events(log)))
+        process.send_signal(signal.SIGTERM)
+        wait_for(lambda: "service TERM" in events(log))
+        started = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=15) == 128 + signal.SIGKILL
+        assert time.monotonic() - started < 10
+    finally:
+        kill_group(process)
+    assert "service exit" not in events(log) and events(log)[-2:] == ["gateway TERM", "gateway exit"]
