@@ -14,7 +14,7 @@ from google.rpc import error_details_pb2, status_pb2
 
 from gateway._errors import from_grpc
 from tests.clients.fake_service import Fail, FakeServer, Reply, content
-from tests.support.gateway_thread import GatewayThread
+from tests.gateway.gateway_thread import GatewayThread
 
 CHAT = {"model": "fake-model", "messages": [{"role": "user", "content": "hi"}]}
 

@@ -38,6 +38,7 @@ from gptoss.v1 import inference_pb2_grpc
 from service import metrics as service_metrics
 from service.generation import GenerationStream
 from tests.conftest import wait_until
+from tests.gateway.gateway_thread import GatewayThread
 from tests.reliability.helpers import (
     MiB,
     Tally,
@@ -48,7 +49,6 @@ from tests.reliability.helpers import (
     rss,
     trim_heap,
 )
-from tests.support.gateway_thread import GatewayThread
 from tests.support.server_thread import ServerThread
 
 pytestmark = pytest.mark.engine
