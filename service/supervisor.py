@@ -5,7 +5,8 @@ settings, same stop order, same exit status), so both run this one implementatio
 
 - Children start at once, each in its own process group: a terminal's Ctrl-C reaches only the
   supervisor, which then stops them in order (the service drains while the gateway still relays
-  its in-flight streams), instead of every process stopping at the same moment.
+  its in-flight streams), instead of every process stopping at the same moment. (A SIGKILLed
+  supervisor leaves them running; as a container's PID 1 they go with it.)
 - SIGTERM / SIGINT: each child, in `stop_order`, gets SIGTERM and is waited for (up to
   `stop_timeout`, then its whole process group is killed). A second signal kills what is left now.
 - A child that exits on its own stops the others; the supervisor then exits non-zero (the child's
