@@ -49,6 +49,7 @@ shell: install
 	@bash --rcfile <(cat ~/.bashrc 2>/dev/null; echo 'source $(VENV)/bin/activate') -i
 
 ## run: install what is missing, then serve gRPC on 127.0.0.1:50051 and the REST gateway on 127.0.0.1:8000
+## (python -m service.stack: the supervisor the container's gptoss-stack execs too)
 run: install
 	$(PY) -m service.stack $(if $(PROFILE),--profile $(PROFILE))
 

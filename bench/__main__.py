@@ -182,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     from bench.loadgen import default_processes
-    from bench.runner import RunConfig, detect_machine, run_all
+    from bench.run_config import RunConfig, detect_machine
+    from bench.runner import run_all
 
     overrides = _overrides(args.set)
     machine = args.machine or detect_machine()

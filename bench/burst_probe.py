@@ -6,8 +6,8 @@ validation, Harmony render, engine submit), which runs one request after another
 loop. This probe isolates that serial part, for token-id and chat prompts, and shows what a
 setting such as `render_workers` changes.
 
-    python bench/burst_probe.py --requests 256 --prompt-tokens 1000 --set render_workers=0
-    python bench/burst_probe.py --requests 256 --prompt-tokens 1000 --set render_workers=4
+    python -m bench.burst_probe --requests 256 --prompt-tokens 1000 --set render_workers=0
+    python -m bench.burst_probe --requests 256 --prompt-tokens 1000 --set render_workers=4
 
 The client runs in its own process (as in production) and prints per-workload p50/p99/max of
 send → first event, and the whole burst's span.
@@ -20,13 +20,9 @@ import asyncio
 import json
 import multiprocessing
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 
 def _client(target: str, requests: int, kind: str, prompt_text: str, token_ids: list[int], model: str) -> Any:
@@ -75,21 +71,15 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
 
+    from bench.inprocess import InProcessService, InstantEngine, instant_factory
     from bench.stats import percentile
     from bench.workload import PromptFactory
     from service.config import Settings
-    from tests.support.scripted_engine import ScriptedEngine
-    from tests.support.server_thread import ServerThread
 
     overrides = {"max_concurrent_requests": "4096", **dict(item.split("=", 1) for item in args.set)}
     settings = Settings(profile="cpu-tiny", port=0, metrics_port=None, **overrides)  # type: ignore[arg-type]
     prompt = PromptFactory(settings, args.prompt_tokens, unique=False).prompt(0)
-    scripted = ScriptedEngine([[1], [2]])
-
-    async def factory(_settings: Any) -> Any:
-        return scripted
-
-    server = ServerThread(settings, factory).start(ready_timeout=60)
+    server = InProcessService(settings, instant_factory(InstantEngine([[1], [2]]))).start(ready_timeout=60)
     context = multiprocessing.get_context("spawn")
     results: dict[str, Any] = {
         "settings": overrides,

@@ -1,9 +1,9 @@
 """Gateway overhead against direct gRPC: the same requests through the OpenAI SDK + gateway and through
 the generated stub, one at a time, on one service. Prints latencies and the gateway/direct ratio.
 
-    python bench/gateway_overhead.py                    # real vLLM CPU engine (cpu-tiny), one run
-    python bench/gateway_overhead.py --engine scripted  # scripted engine: isolates per-event overhead
-    python bench/gateway_overhead.py --target 127.0.0.1:50051 --model gpt-oss-tiny  # a running service
+    python -m bench.gateway_overhead                    # real vLLM CPU engine (cpu-tiny), one run
+    python -m bench.gateway_overhead --engine scripted  # scripted engine: isolates per-event overhead
+    python -m bench.gateway_overhead --target 127.0.0.1:50051 --model gpt-oss-tiny  # a running service
 
 The gateway runs as its own process (`python -m gateway`, uvloop), as in production.
 """
@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -28,56 +25,33 @@ import openai
 from gptoss.v1 import inference_pb2 as pb
 from gptoss.v1 import inference_pb2_grpc as pb_grpc
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from bench import servers
+from bench.inprocess import InProcessService, InstantEngine, instant_factory
+from service.config import Settings
+from service.probes import free_port
+
 PROMPT = "Write a short poem about the sea."
+LOGS = Path(".tmp") / "bench-logs"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _start_service(engine: str, tokens: int) -> Any:
-    from service.config import Settings
-    from tests.support.server_thread import ServerThread
-
+def _start_service(engine: str, tokens: int) -> InProcessService:
     settings = Settings(profile="cpu-tiny", port=0, metrics_port=None)
     if engine == "vllm":
-        return ServerThread(settings).start()
+        return InProcessService(settings).start()
     from service.harmony import tokens as tk
-    from tests.support.scripted_engine import ScriptedEngine
 
     piece = list(tk.encoding().encode(" wave", allowed_special="all"))
     head = list(tk.encoding().encode("<|channel|>final<|message|>", allowed_special="all"))
-    scripted = ScriptedEngine([head, *([piece] * tokens)])
-
-    async def factory(_settings: Any) -> Any:
-        return scripted
-
-    return ServerThread(settings, factory).start(ready_timeout=30)
+    factory = instant_factory(InstantEngine([head, *([piece] * tokens)]))
+    return InProcessService(settings, factory).start(ready_timeout=30)
 
 
-def _start_gateway(target: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "--backend", target, "--port", str(port), "--log-level", "warning"],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+def _start_gateway(target: str) -> tuple[servers.Server, str]:
+    port = free_port()
+    gateway = servers.start_gateway(target, port, LOGS / "gateway-overhead.log")
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(url + "/ready").status_code == 200:
-                return proc, url
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline or proc.poll() is not None:
-            proc.kill()
-            raise SystemExit("gateway did not become ready")
-        time.sleep(0.1)
+    servers.wait_http_ready(gateway, url + "/ready", 30)
+    return gateway, url
 
 
 def _direct(stub: Any, model: str, max_tokens: int) -> Callable[[], tuple[float, float, int]]:
@@ -204,8 +178,7 @@ def main() -> int:
             )
         channel.close()
     finally:
-        gateway.terminate()
-        gateway.wait(30)
+        gateway.stop(30)
         if service is not None:
             service.stop()
     return 0

@@ -109,7 +109,7 @@ print('python', sys.version.split()[0], 'grpc', grpc.__version__, 'protobuf', pb
     # Harmony rendering against render workers, on this machine's CPUs (bench/burst_probe.py).
     setup
     for workers in 0 4; do
-      $PY bench/burst_probe.py --requests 256 --prompt-tokens "${PROMPT:-1000}" --repeats 5 \
+      $PY -m bench.burst_probe --requests 256 --prompt-tokens "${PROMPT:-1000}" --repeats 5 \
         --set render_workers=$workers --json "$LOGS/results/burst-render_workers-$workers.json" 2>&1 \
         | grep -v Warning | tee -a "$LOGS/run-burst.log" || status=1
     done

@@ -3,6 +3,7 @@
 Each runs in its own session (setsid), so stopping it takes its engine processes along, and a
 server started detached outlives the command that started it (the GPU machine's calls).
 Every side is built from the same `Settings`, so all engines get identical engine arguments.
+"Ready" is the product's own probe and wait loop (service.probes), as for the supervisor.
 """
 
 from __future__ import annotations
@@ -11,26 +12,16 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from service.config import REPO_ROOT, Settings
 from service.engine import engine_kwargs
-
-READINESS_SERVICE = "gptoss.v1.InferenceService"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from service.probes import grpc_serving, http_ok, wait_ready
 
 
 def _pythonpath() -> str:
@@ -118,64 +109,32 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
-def _wait(server: Server, ready: Any, what: str, timeout: float) -> float:
-    started = time.monotonic()
-    last_note = started
-    while True:
-        if ready():
-            return time.monotonic() - started
-        if not server.alive():
-            raise RuntimeError(f"{server.name} exited while starting:\n{server.tail()}")
-        now = time.monotonic()
-        if now - started > timeout:
-            raise RuntimeError(f"{server.name} not ready after {timeout:.0f}s:\n{server.tail()}")
-        if now - last_note > 30:
-            print(f"  waiting for {what} ({now - started:.0f}s)", file=sys.stderr, flush=True)
-            last_note = now
-        time.sleep(1.0)
-
-
 def wait_grpc_ready(server: Server, target: str, timeout: float) -> float:
-    import grpc
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-    channel = grpc.insecure_channel(target)
-    health = health_pb2_grpc.HealthStub(channel)
-
-    def ready() -> bool:
-        try:
-            reply = health.Check(health_pb2.HealthCheckRequest(service=READINESS_SERVICE), timeout=2)
-        except grpc.RpcError:
-            return False
-        return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
-
-    try:
-        return _wait(server, ready, f"{server.name} on {target}", timeout)
-    finally:
-        channel.close()
+    """Seconds until `server` answers readiness SERVING on `target`; NotReady if it exits first."""
+    return wait_ready(
+        lambda: grpc_serving(target),
+        what=f"{server.name} on {target}",
+        timeout=timeout,
+        alive=server.alive,
+        describe=server.tail,
+    )
 
 
-def http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
+def wait_http_ready(server: Server, url: str, timeout: float) -> float:
+    return wait_ready(
+        lambda: http_ok(url),
+        what=f"{server.name} at {url}",
+        timeout=timeout,
+        alive=server.alive,
+        describe=server.tail,
+    )
 
 
 def wait_url_of_pid(url: str, pid: int, timeout: float) -> None:
     """Wait for a server this process did not start (a pid from `bench serve`) to answer `url`."""
-    deadline = time.monotonic() + timeout
-    while not http_ok(url):
-        if not _group_alive(pid):
-            raise RuntimeError(f"server pid {pid} is gone")
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{url} not ready after {timeout:.0f}s")
-        time.sleep(1.0)
-
-
-def wait_http_ready(server: Server, url: str, timeout: float) -> float:
-    return _wait(server, lambda: http_ok(url), f"{server.name} at {url}", timeout)
+    wait_ready(
+        lambda: http_ok(url), what=f"pid {pid} at {url}", timeout=timeout, alive=lambda: _group_alive(pid)
+    )
 
 
 def _settings_env(profile: str, overrides: Mapping[str, Any]) -> dict[str, str]:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 from service.harmony import tokens as tk
+from service.probes import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent  # the venv's bin: gptoss, buf
@@ -38,9 +38,7 @@ def gptoss(*args: str, stdin: str = "", timeout: float = 120) -> subprocess.Comp
 
 def unused_port() -> int:
     """A port nothing listens on (bound then released), for "server down" cases."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return free_port()
 
 
 def harmony(text: str) -> list[int]:

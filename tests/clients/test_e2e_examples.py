@@ -3,25 +3,21 @@
 from __future__ import annotations
 
 import re
-import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.clients.e2e_support import (
     EXAMPLES,
-    REPO,
     clean_env,
     decode,
     final_script,
     run,
     tool_call_script,
-    unused_port,
 )
+from tests.support.gateway_process import GatewayProcess
 from tests.support.server_thread import ServerThread
 
 
@@ -78,32 +74,9 @@ def test_tool_loop_runs_the_function_and_sends_the_result_back(
 @pytest.fixture
 def gateway(live_server: ServerThread, tmp_path: Path) -> Iterator[str]:
     """The REST gateway as a subprocess in front of the live gRPC server."""
-    port = unused_port()
-    log = (tmp_path / "gateway.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "--backend", live_server.target, "--port", str(port)],
-        cwd=REPO,
-        env=clean_env(),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        else:
-            pytest.fail(f"gateway did not become ready: {(tmp_path / 'gateway.log').read_text()[-2000:]}")
-        yield f"{base}/v1"
-    finally:
-        proc.terminate()
-        proc.wait(30)
-        log.close()
+    gateway = GatewayProcess([live_server.target], env=clean_env(), log_path=tmp_path / "gateway.log")
+    with gateway.start(timeout=60):
+        yield f"{gateway.url}/v1"
 
 
 @pytest.mark.engine

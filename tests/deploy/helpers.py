@@ -31,9 +31,8 @@ K8S = DEPLOY / "k8s"
 OVERLAYS = sorted(p.name for p in (K8S / "overlays").iterdir() if (p / "kustomization.yaml").is_file())
 SHARED_MODELS = REPO / "models"  # real-shape configs (MXFP4 gpt-oss), copied from shared/gpu/models
 
-# The facts the deployments are written against (service/, gateway/: the lead's contract).
-READINESS_SERVICE = "gptoss.v1.InferenceService"
-LIVENESS_SERVICE = ""
+# The facts the deployments are written against (service/, gateway/: the lead's contract);
+# the health service names are gptoss.contract's.
 SERVICE_IMAGE = "registry.example.com/gptoss/service"
 GATEWAY_IMAGE = "registry.example.com/gptoss/gateway"
 GATEWAY_ROUTES = {"predict": "/v1/chat/completions", "readiness": "/ready", "liveness": "/health"}

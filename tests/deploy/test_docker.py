@@ -1,4 +1,5 @@
-"""deploy/docker: the Dockerfile (hadolint + structure), the health-check and stack scripts (for real)."""
+"""deploy/docker: the Dockerfile (hadolint + structure) and the health-check script (for real); the
+launcher (gptoss-stack) is in test_stack.py."""
 
 from __future__ import annotations
 
@@ -6,23 +7,22 @@ import http.server
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent import futures
 from pathlib import Path
 
 import grpc
 import pytest
+from gptoss.contract import READINESS_SERVICE
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from tests.deploy.helpers import (
     DOCKER,
     IMAGE_UID,
-    READINESS_SERVICE,
     REPO,
     dockerfile_args,
     dockerfile_stages,
@@ -74,7 +74,7 @@ def test_each_image_runs_as_the_non_root_uid(stage: str) -> None:
 @pytest.mark.parametrize(
     ("stage", "check", "ports"),
     [
-        ("service", ["grpc", "--service", READINESS_SERVICE], {"50051", "9400"}),
+        ("service", ["grpc"], {"50051", "9400"}),  # the default service is readiness
         ("gateway", ["http", "--path", "/health"], {"8000"}),
     ],
 )
@@ -179,105 +179,3 @@ def test_http_healthcheck() -> None:
     finally:
         server.shutdown()
     assert healthcheck("http", "--port", port, "--timeout", "1").returncode == 1
-
-
-# --- gptoss-stack -----------------------------------------------------------------------------------
-
-
-def test_stack_script_passes_shellcheck() -> None:
-    result = run([tool("shellcheck"), "--shell=bash", str(STACK)])
-    assert result.returncode == 0, result.stdout
-
-
-_STUB = """
-import os, signal, sys, time
-NAME = {name!r}
-def note(event):
-    with open(os.environ["STUB_LOG"], "a") as log:
-        log.write(f"{{NAME}} {{event}}\\n")
-def on_term(*_):
-    note("TERM")
-    time.sleep(float(os.environ.get("STUB_DRAIN", "0")) if NAME == "service" else 0)
-    note("exit")
-    sys.exit(0)
-signal.signal(signal.SIGTERM, on_term)
-note("start")
-crash_after = os.environ.get("STUB_CRASH_" + NAME.upper())
-started = time.monotonic()
-while True:
-    time.sleep(0.02)
-    if crash_after and time.monotonic() - started > float(crash_after):
-        note("crash")
-        sys.exit(3)
-"""
-
-
-def start_stack(tmp_path: Path, **env: str) -> tuple[subprocess.Popen[str], Path]:
-    """gptoss-stack with stub `service` / `gateway` modules that log what happens to them."""
-    for name in ("service", "gateway"):
-        (tmp_path / name).mkdir()
-        (tmp_path / name / "__main__.py").write_text(_STUB.format(name=name))
-    log = tmp_path / "events.log"
-    stub_env = {
-        **os.environ,
-        "GPTOSS_STACK_PYTHON": sys.executable,
-        "PYTHONPATH": str(tmp_path),
-        "STUB_LOG": str(log),
-    }
-    process = subprocess.Popen(
-        ["bash", str(STACK)], cwd=tmp_path, env={**stub_env, **env}, text=True, start_new_session=True
-    )
-    return process, log
-
-
-def kill_group(process: subprocess.Popen[str]) -> None:
-    """Whatever happened, leave no stub behind (the script and its children share a session)."""
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    process.wait(timeout=5)
-
-
-def events(log: Path) -> list[str]:
-    return log.read_text().splitlines() if log.exists() else []
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("timed out")
-
-
-def test_stack_drains_the_service_before_stopping_the_gateway(tmp_path: Path) -> None:
-    process, log = start_stack(tmp_path, STUB_DRAIN="0.5")
-    try:
-        wait_for(lambda: {"service start", "gateway start"} <= set(events(log)))
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=15) == 0
-    finally:
-        kill_group(process)
-    order = [e for e in events(log) if not e.endswith("start")]
-    # The gateway keeps relaying in-flight streams until the service has finished draining.
-    assert order == ["service TERM", "service exit", "gateway TERM", "gateway exit"]
-
-
-def test_stack_exits_non_zero_and_stops_the_service_when_the_gateway_dies(tmp_path: Path) -> None:
-    process, log = start_stack(tmp_path, STUB_CRASH_GATEWAY="0.3")
-    try:
-        assert process.wait(timeout=15) == 3
-    finally:
-        kill_group(process)
-    assert events(log)[-3:] == ["gateway crash", "service TERM", "service exit"]
-
-
-def test_stack_stops_the_gateway_when_the_service_dies(tmp_path: Path) -> None:
-    process, log = start_stack(tmp_path, STUB_CRASH_SERVICE="0.3")
-    try:
-        assert process.wait(timeout=15) == 3
-    finally:
-        kill_group(process)
-    assert events(log)[-3:] == ["service crash", "gateway TERM", "gateway exit"]

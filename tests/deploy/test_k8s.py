@@ -9,12 +9,11 @@ from typing import Any
 
 import kubernetes_validate
 import pytest
+from gptoss.contract import LIVENESS_SERVICE, READINESS_SERVICE
 
 from tests.deploy.helpers import (
     GATEWAY_IMAGE,
-    LIVENESS_SERVICE,
     OVERLAYS,
-    READINESS_SERVICE,
     SERVICE_IMAGE,
     container,
     container_env,

@@ -10,7 +10,7 @@ import openai
 import pytest
 
 from tests.clients.fake_service import FakeServer
-from tests.gateway.gateway_thread import GatewayThread
+from tests.support.gateway_thread import GatewayThread
 from tests.support.server_thread import ServerThread
 
 

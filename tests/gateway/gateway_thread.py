@@ -1,39 +1,5 @@
-"""Run the gateway with uvicorn on a loopback port in a background thread (tests stay synchronous)."""
+"""Moved to tests/support/gateway_thread.py; this name stays for tests written in parallel branches."""
 
-from __future__ import annotations
+from tests.support.gateway_thread import GatewayThread
 
-import threading
-import time
-from typing import Any
-
-import uvicorn
-
-from gateway import GatewaySettings, create_app
-
-
-class GatewayThread:
-    def __init__(self, backends: list[str], **settings: Any) -> None:
-        self.settings = GatewaySettings(backends=backends, port=0, **settings)
-        self.app = create_app(self.settings)
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=0, log_level="warning", loop="asyncio")
-        self.server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self.server.run, name="gateway", daemon=True)
-        self.port = 0
-
-    def start(self, timeout: float = 10.0) -> GatewayThread:
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not self.server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("gateway did not start")
-            time.sleep(0.01)
-        self.port = self.server.servers[0].sockets[0].getsockname()[1]
-        return self
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self._thread.join(15)
+__all__ = ["GatewayThread"]

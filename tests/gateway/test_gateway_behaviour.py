@@ -14,7 +14,8 @@ import pytest
 from gateway._auth import ApiKeys, key_identity
 from gateway._backend import channel_target
 from tests.clients.fake_service import Fail, FakeServer, Reply, content, done
-from tests.gateway.gateway_thread import GatewayThread
+from tests.support.gateway_process import GatewayProcess
+from tests.support.gateway_thread import GatewayThread
 
 CHAT = {"model": "fake-model", "messages": [{"role": "user", "content": "hi"}]}
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -217,59 +218,26 @@ def test_settings_from_env_and_flags(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_python_m_gateway_drains_in_flight_streams_on_sigterm(fake: FakeServer) -> None:
-    import os
     import signal
-    import socket
-    import subprocess
-    import sys
     import threading
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     fake.servicer.generate_script = [Reply([content("a"), content("b"), done()], delay_s=0.4)]
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gateway",
-            "--backend",
-            fake.target,
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        env={**os.environ, "PYTHONPATH": os.getcwd()},
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(url + "/ready").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline and proc.poll() is None, "gateway did not start"
-            time.sleep(0.1)
+    with GatewayProcess([fake.target], "--log-level", "warning").start(timeout=20) as gateway:
         result: dict[str, httpx.Response] = {}
         worker = threading.Thread(
             target=lambda: result.update(
-                r=httpx.post(url + "/v1/chat/completions", json={**CHAT, "stream": True}, timeout=10)
+                r=httpx.post(gateway.url + "/v1/chat/completions", json={**CHAT, "stream": True}, timeout=10)
             )
         )
         worker.start()
         time.sleep(0.3)  # the stream is in flight
-        proc.send_signal(signal.SIGTERM)
+        assert gateway.proc is not None
+        gateway.proc.send_signal(signal.SIGTERM)
         worker.join(10)
         assert result["r"].status_code == 200 and result["r"].text.rstrip().endswith("data: [DONE]")
-        assert proc.wait(10) in (0, -signal.SIGTERM)
+        assert gateway.proc.wait(10) in (0, -signal.SIGTERM)
         with pytest.raises(httpx.TransportError):
-            httpx.get(url + "/health")
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+            httpx.get(gateway.url + "/health")
 
 
 def test_round_robin_skips_a_replica_that_is_not_ready(start_gateway: Any) -> None:

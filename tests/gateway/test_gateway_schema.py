@@ -18,7 +18,7 @@ from schemathesis import checks
 from gateway import create_app
 from service.config import Settings
 from service.harmony import tokens as tk
-from tests.gateway.gateway_thread import GatewayThread
+from tests.support.gateway_thread import GatewayThread
 from tests.support.scripted_engine import ScriptedEngine
 from tests.support.server_thread import ServerThread
 

@@ -12,7 +12,7 @@ import openai
 import pytest
 
 from service.harmony import tokens as tk
-from tests.gateway.gateway_thread import GatewayThread
+from tests.support.gateway_thread import GatewayThread
 from tests.support.server_thread import ServerThread
 
 ServerFactory = Callable[..., ServerThread]

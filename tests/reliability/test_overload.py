@@ -16,9 +16,9 @@ import pytest
 from gptoss.v1 import inference_pb2 as pb
 from gptoss.v1 import inference_pb2_grpc
 
-from tests.gateway.gateway_thread import GatewayThread
 from tests.integration.test_service_scripted import USER, streaming_text
 from tests.reliability.helpers import Tally, error_reason
+from tests.support.gateway_thread import GatewayThread
 from tests.support.server_thread import ServerThread
 
 ServerFactory = Callable[..., ServerThread]

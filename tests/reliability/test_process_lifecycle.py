@@ -22,7 +22,7 @@ from gptoss.v1 import inference_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.reliability.helpers import Tally, error_reason
-from tests.reliability.service_process import ServiceProcess
+from tests.support.service_process import ServiceProcess
 
 pytestmark = pytest.mark.engine
 

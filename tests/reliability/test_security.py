@@ -7,8 +7,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 
@@ -24,10 +22,10 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from gateway import GatewaySettings
 from service.config import Settings
 from service.logs import JsonFormatter
-from tests.gateway.gateway_thread import GatewayThread
 from tests.integration.test_service_scripted import one_token_per_step
 from tests.reliability.helpers import Tally
-from tests.reliability.service_process import ROOT
+from tests.support.gateway_process import GatewayProcess
+from tests.support.gateway_thread import GatewayThread
 from tests.support.server_thread import ServerThread
 
 ServerFactory = Callable[..., ServerThread]
@@ -143,34 +141,15 @@ def _listening(pid: int) -> set[str]:
 
 def test_gateway_process_listens_on_loopback_only() -> None:
     """`python -m gateway` with no --host: every listening socket is loopback."""
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gateway",
-            "--backend",
-            "127.0.0.1:9",
-            "--port",
-            "0",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
+    with GatewayProcess(["127.0.0.1:9"], "--log-level", "warning", port=0).start(ready_path=None) as gateway:
         deadline = time.monotonic() + 30
         addresses: set[str] = set()
-        while not addresses and time.monotonic() < deadline and proc.poll() is None:
+        while not addresses and time.monotonic() < deadline and gateway.alive():
             time.sleep(0.2)
             with contextlib.suppress(psutil.Error):
-                addresses = _listening(proc.pid)
+                addresses = _listening(gateway.pid)
         assert addresses, "the gateway never listened"
         assert addresses <= LOOPBACK, addresses
-    finally:
-        proc.kill()
-        proc.wait(10)
 
 
 def _reflection_services(channel: grpc.Channel) -> set[str]:

@@ -1,1 +1,5 @@
-"""Test helpers: a scripted engine double and an in-thread server runner."""
+"""The one home of test helpers: spawning servers (a service subprocess, the service or the
+gateway in a thread), the scripted engine double, ports, Prometheus scraping.
+
+Spawning and waiting live here and in service.probes only; bench/ and scripts/ never import this.
+"""

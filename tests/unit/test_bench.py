@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from bench.report import ROW_KEYS, Report
+from bench.aggregate import ROW_KEYS
+from bench.report import Report
 from bench.stats import RequestResult, percentile, summarize
 
 
@@ -138,7 +139,9 @@ def test_interleaved_sweep_alternates_workloads_per_point(tmp_path: Path) -> Non
     import asyncio
     import time as _time
 
-    from bench.runner import Recorder, RunConfig, Sweep
+    from bench.recorder import Recorder
+    from bench.run_config import RunConfig
+    from bench.sweep import Sweep
 
     config = RunConfig(
         frontends=["grpc"],
