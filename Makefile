@@ -51,11 +51,11 @@ shell: install
 ## run: install what is missing, then serve gRPC on 127.0.0.1:50051 and the REST gateway on 127.0.0.1:8000
 ## (python -m service.stack: the supervisor the container's gptoss-stack execs too)
 run: install
-	$(PY) -m service.stack $(if $(PROFILE),--profile $(PROFILE))
+	$(PY) -m service.stack $(if $(PROFILE),--profile $(PROFILE)) $(ARGS)
 
 ## serve: the gRPC service alone
 serve: install
-	$(PY) -m service $(if $(PROFILE),--profile $(PROFILE))
+	$(PY) -m service $(if $(PROFILE),--profile $(PROFILE)) $(ARGS)
 
 ## test: install, check generated code and lint, then run every test
 test: install check-proto lint breaking

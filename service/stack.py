@@ -37,6 +37,7 @@ class StackConfig:
     gateway: bool
     stop_timeout: float
     child_env: dict[str, str]  # what the children get on top of the supervisor's environment
+    service_args: tuple[str, ...] = ()  # flags handed to `python -m service` as they are
 
     @property
     def grpc_target(self) -> str:
@@ -48,7 +49,9 @@ class StackConfig:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m service.stack", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m service.stack", description=__doc__.splitlines()[0], allow_abbrev=False
+    )
     parser.add_argument("--profile", help="service settings profile (GPTOSS_PROFILE)")
     parser.add_argument(
         "--host", help="listen address of both (GPTOSS_HOST, GPTOSS_GATEWAY_HOST; default 127.0.0.1)"
@@ -62,7 +65,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=float(os.environ.get("GPTOSS_STACK_STOP_TIMEOUT", "150")),
         help="seconds each child may take to stop before it is killed (GPTOSS_STACK_STOP_TIMEOUT)",
     )
-    return parser.parse_args(argv)
+    args, service_args = parser.parse_known_args(argv)
+    args.service_args = service_args  # every other flag is the service's (`make run ARGS=...`)
+    return args
 
 
 def resolve(args: argparse.Namespace, environ: Mapping[str, str]) -> StackConfig:
@@ -89,13 +94,14 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str]) -> StackConfig
         gateway=not args.no_gateway,
         stop_timeout=args.stop_timeout,
         child_env=child_env,
+        service_args=tuple(getattr(args, "service_args", ())),
     )
     return config
 
 
 def supervisor(config: StackConfig, python: str = sys.executable) -> Supervisor:
     """The service first in the stop order: it drains while the gateway relays its last streams."""
-    children = [ChildSpec("service", [python, "-m", "service"], config.child_env)]
+    children = [ChildSpec("service", [python, "-m", "service", *config.service_args], config.child_env)]
     target = config.grpc_target
     if not config.gateway:
         tls = "GPTOSS_TLS_CERT" in os.environ  # the probe speaks plaintext: no ready line under TLS

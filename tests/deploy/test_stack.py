@@ -65,6 +65,14 @@ def test_the_service_stops_first_and_no_gateway_means_one_child() -> None:
     assert [c.name for c in supervisor(alone).specs] == ["service"]
 
 
+def test_other_flags_reach_the_service_as_they_are() -> None:
+    """`make run ARGS="--max-model-len 2048"`: flags the stack does not know are the service's."""
+    config = resolve(parse_args(["--profile", "cpu-tiny", "--max-model-len", "2048", "--pro", "x"]), {})
+    assert config.service_args == ("--max-model-len", "2048", "--pro", "x"), "no prefix matching"
+    service = supervisor(config).specs[0]
+    assert list(service.argv[-4:]) == ["--max-model-len", "2048", "--pro", "x"]
+
+
 # --- gptoss-stack -----------------------------------------------------------------------------------
 
 
