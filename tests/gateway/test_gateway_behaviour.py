@@ -10,9 +10,9 @@ import grpc
 import httpx
 import openai
 import pytest
+from gptoss.balancing import channel_target
 
 from gateway._auth import ApiKeys, key_identity
-from gateway._backend import channel_target
 from tests.clients.fake_service import Fail, FakeServer, Reply, content, done
 from tests.gateway.gateway_thread import GatewayThread
 
@@ -240,7 +240,11 @@ def test_python_m_gateway_drains_in_flight_streams_on_sigterm(fake: FakeServer) 
             "--log-level",
             "warning",
         ],
-        env={**os.environ, "PYTHONPATH": os.getcwd()},
+        # Keep the caller's path (the checkout's client package) and add the repo root.
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH"), os.getcwd()])),
+        },
     )
     url = f"http://127.0.0.1:{port}"
     try:
