@@ -1,97 +1,32 @@
-"""The gateway's one grpc.aio channel to the service replicas, and the few calls it makes on it."""
+"""The gateway's one channel to the service replicas (gptoss.AsyncClient), and the few calls it makes."""
 
 from __future__ import annotations
 
-import ipaddress
-import json
-import socket
 import time
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import cast
 
 import grpc
-from gptoss.v1 import inference_pb2, inference_pb2_grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from gptoss import (
+    NO_RETRY,
+    AsyncClient,
+    AsyncEventStream,
+    GenerateOptions,
+    GptossError,
+    ModelInfo,
+    ServingStatus,
+)
+from gptoss.balancing import balanced_channel_options, channel_target
+from gptoss.contract import READINESS_SERVICE, REQUEST_ID_METADATA
 
-READINESS_SERVICE = "gptoss.v1.InferenceService"
+from gateway._errors import engine_starting
 
 Metadata = tuple[tuple[str, str], ...]
 
 
-def _split_host_port(address: str) -> tuple[str, str]:
-    host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit():
-        raise ValueError(f"backend {address!r} is not host:port")
-    return host.strip("[]"), port
-
-
-def _resolve(host: str) -> str:
-    """An IP literal for host: the ipv4:/ipv6: resolvers that carry several addresses need literals."""
-    try:
-        return str(ipaddress.ip_address(host))
-    except ValueError:
-        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-        infos.sort(key=lambda info: info[0] != socket.AF_INET)  # prefer IPv4, like most loopback setups
-        return str(infos[0][4][0])
-
-
-def channel_target(backends: Sequence[str]) -> str:
-    """One gRPC target for all backends.
-
-    A single backend keeps its name (the DNS resolver re-resolves it, and a DNS name with
-    several A records is balanced too). Several become one `ipv4:`/`ipv6:` address list so a
-    single channel with round_robin spreads requests and skips replicas that go away.
-    """
-    if len(backends) == 1:
-        return backends[0]
-    if any("://" in b or b.startswith(("dns:", "ipv4:", "ipv6:", "unix:")) for b in backends):
-        raise ValueError(
-            "several backends must be plain host:port; for DNS discovery give one dns:/// target"
-        )
-    hosts = [_split_host_port(b) for b in backends]
-    ips = [(ipaddress.ip_address(_resolve(host)), port) for host, port in hosts]
-    if all(ip.version == 4 for ip, _ in ips):
-        return "ipv4:" + ",".join(f"{ip}:{port}" for ip, port in ips)
-    if all(ip.version == 6 for ip, _ in ips):
-        return "ipv6:" + ",".join(f"[{ip}]:{port}" for ip, port in ips)
-    raise ValueError("several backends must all be IPv4 or all IPv6")
-
-
-def service_config(*, health_check: bool) -> str:
-    """round_robin everywhere, plus retries of UNAVAILABLE, which the service only returns
-    before any work was done (starting, draining, connection refused): safe to try another replica."""
-    config: dict[str, object] = {
-        "loadBalancingConfig": [{"round_robin": {}}],
-        "methodConfig": [
-            {
-                "name": [{"service": "gptoss.v1.InferenceService"}],
-                "retryPolicy": {
-                    "maxAttempts": 3,
-                    "initialBackoff": "0.05s",
-                    "maxBackoff": "0.5s",
-                    "backoffMultiplier": 2,
-                    "retryableStatusCodes": ["UNAVAILABLE"],
-                },
-            }
-        ],
-    }
-    if health_check:
-        config["healthCheckConfig"] = {"serviceName": READINESS_SERVICE}
-    return json.dumps(config)
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    model_id: str
-    max_context_length: int
-    profile: str
-    engine_version: str
-
-
 class Backend:
-    """Owns the channel; every RPC the routes make goes through here so metadata and deadlines
-    are applied in one place."""
+    """The gateway's one channel, wrapped in `gptoss.AsyncClient`: every RPC the routes make goes
+    through here, so metadata, deadlines and the "engine still starting" state live in one place."""
 
     def __init__(
         self,
@@ -103,75 +38,66 @@ class Backend:
         health_check: bool = True,
     ) -> None:
         self.target = channel_target(backends)
-        self._channel = grpc.aio.insecure_channel(
-            self.target,
-            options=[
-                ("grpc.service_config", service_config(health_check=health_check)),
-                ("grpc.enable_retries", 1),
-                ("grpc.keepalive_time_ms", 30_000),
-                ("grpc.keepalive_timeout_ms", 10_000),
-                ("grpc.max_receive_message_length", 64 * 1024 * 1024),
-                ("grpc.max_send_message_length", 64 * 1024 * 1024),
-            ],
+        # round_robin over the replicas, health checking on readiness, keepalive (gptoss.balancing).
+        channel = grpc.aio.insecure_channel(
+            self.target, options=balanced_channel_options(health_check=health_check)
         )
-        self._stub = inference_pb2_grpc.InferenceServiceStub(self._channel)
-        self._health = health_pb2_grpc.HealthStub(self._channel)
-        self._auth: Metadata = (("authorization", f"Bearer {api_key}"),) if api_key else ()
-        self.timeout = timeout
+        self._channel = channel
+        # Retries of UNAVAILABLE are the channel's (service config, before any response); the
+        # client adds none, so nothing is ever retried after the first event.
+        self.client = AsyncClient(
+            self.target, channel=channel, api_key=api_key, timeout=timeout, retry=NO_RETRY
+        )
         self._ttl = model_info_ttl
         self._info: ModelInfo | None = None
         self._info_at = 0.0
+        self._serving_seen = False
 
-    def _metadata(self, extra: Metadata) -> Metadata:
-        return self._auth + extra
+    def generate(self, options: GenerateOptions, call: CallMetadata) -> AsyncEventStream:
+        """Start a Generate stream; the caller reads it and must `aclose()` it when abandoned."""
+        return self.client.generate(request_id=call.request_id, metadata=call.extra, **options)
 
-    def generate(
-        self, request: inference_pb2.GenerateRequest, metadata: Metadata = ()
-    ) -> grpc.aio.UnaryStreamCall[inference_pb2.GenerateRequest, inference_pb2.GenerateResponse]:
-        """Start a Generate stream; the caller reads it and must cancel it when abandoned."""
-        call: grpc.aio.UnaryStreamCall[inference_pb2.GenerateRequest, inference_pb2.GenerateResponse] = (
-            self._stub.Generate(request, metadata=self._metadata(metadata), timeout=self.timeout)
-        )
-        return call
-
-    async def model_info(self, metadata: Metadata = ()) -> ModelInfo:
+    async def model_info(self, call: CallMetadata) -> ModelInfo:
         """GetModelInfo, cached for a while: /v1/models is polled by clients and must be cheap."""
         now = time.monotonic()
         if self._info is not None and now - self._info_at < self._ttl:
             return self._info
-        reply = await self._stub.GetModelInfo(
-            inference_pb2.GetModelInfoRequest(), metadata=self._metadata(metadata), timeout=10.0
-        )
-        self._info = ModelInfo(reply.model_id, reply.max_context_length, reply.profile, reply.engine_version)
+        self._info = await self.client.model_info(timeout=10.0, metadata=call.all)
         self._info_at = now
         return self._info
 
     async def ready(self, deadline: float = 2.0) -> bool:
         """True when a replica reports the inference service SERVING."""
         try:
-            reply = await self._health.Check(
-                health_pb2.HealthCheckRequest(service=READINESS_SERVICE),
-                metadata=self._metadata(()),
-                timeout=deadline,
-            )
-        except grpc.aio.AioRpcError:
+            status = await self.client.health(READINESS_SERVICE, timeout=deadline)
+        except GptossError:
             return False
-        return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+        if status is ServingStatus.SERVING:
+            self._serving_seen = True
+        return status is ServingStatus.SERVING
+
+    async def require_started(self) -> None:
+        """Until a replica was first seen SERVING the engine is loading: API calls get a clear 503
+        `engine_starting` (with Retry-After) instead of a generic failure. Afterwards, a no-op."""
+        if not self._serving_seen and not await self.ready():
+            raise engine_starting()
 
     async def close(self, grace: float | None = None) -> None:
         await self._channel.close(grace)
 
 
-async def read_events(
-    call: grpc.aio.UnaryStreamCall[inference_pb2.GenerateRequest, inference_pb2.GenerateResponse],
-) -> AsyncGenerator[inference_pb2.GenerateResponse, None]:
-    """The call's events; the call is cancelled if the reader stops early (client gone, error)."""
-    try:
-        while True:
-            event = await call.read()
-            if event is grpc.aio.EOF:
-                return
-            yield cast(inference_pb2.GenerateResponse, event)
-    finally:
-        if not call.done():
-            call.cancel()
+@dataclass(frozen=True)
+class CallMetadata:
+    """What one route forwards beside its RPC: the request id, and the rest of the caller's metadata."""
+
+    request_id: str
+    extra: Metadata
+
+    @classmethod
+    def of(cls, request_id: str, metadata: Metadata) -> CallMetadata:
+        """Split x-request-id off (the client sends it from `request_id`, once)."""
+        return cls(request_id, tuple(kv for kv in metadata if kv[0] != REQUEST_ID_METADATA))
+
+    @property
+    def all(self) -> Metadata:
+        return ((REQUEST_ID_METADATA, self.request_id), *self.extra)

@@ -7,12 +7,13 @@ here and refused with a 400 in the translation step, never silently dropped.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from gateway._schema_limits import ToolSchema
+
 INT64 = 2**63 - 1
-FUNCTION_NAME = r"^[a-zA-Z0-9_.\-]{1,64}$"
 
 
 class _Model(BaseModel):
@@ -30,9 +31,9 @@ Content = str | list[ContentPart]
 
 
 class FunctionDefinition(_Model):
-    name: str = Field(pattern=FUNCTION_NAME)
+    name: str = Field(min_length=1)  # the service checks the pattern
     description: str | None = None
-    parameters: dict[str, Any] | None = None
+    parameters: ToolSchema | None = None
     strict: bool | None = None
 
 
@@ -127,7 +128,7 @@ class ChatCompletionRequest(_Model):
     # vLLM extension, kept for the same clients (benchmarks): generate exactly max_tokens.
     ignore_eos: bool = False
     seed: int | None = Field(default=None, ge=-INT64 - 1, le=INT64)
-    stop: str | Annotated[list[str], Field(max_length=16)] | None = None
+    stop: str | list[str] | None = None
     presence_penalty: float | None = Field(default=None, ge=-2, le=2)
     frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
     stream: bool | None = False
@@ -139,5 +140,5 @@ class ChatCompletionRequest(_Model):
     logit_bias: dict[str, float] | None = None
     user: str | None = None
     # Legacy function calling: declared so it is refused clearly instead of ignored.
-    functions: list[dict[str, Any]] | None = None
-    function_call: str | dict[str, Any] | None = None
+    functions: list[dict[str, object]] | None = None
+    function_call: str | dict[str, object] | None = None

@@ -1,17 +1,13 @@
-"""The one mapping from failures (gRPC statuses, bad requests) to OpenAI-shaped HTTP errors."""
+"""The one mapping from failures (the client's typed errors, bad requests) to OpenAI-shaped HTTP errors."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
-from typing import Any
 
 import grpc
-from google.rpc import error_details_pb2, status_pb2
+from gptoss.contract import ERROR_DOMAIN
+from gptoss.errors import GptossError
 from pydantic import BaseModel
-
-ERROR_INFO_DOMAIN = "gptoss.v1"
-_DETAILS_KEY = "grpc-status-details-bin"
 
 
 class ErrorDetail(BaseModel):
@@ -48,7 +44,7 @@ class GatewayError(Exception):
         self.code = code
         self.retry_after = retry_after
 
-    def body(self) -> dict[str, Any]:
+    def body(self) -> dict[str, dict[str, str | None]]:
         """The OpenAI error body, also used as the payload of an in-stream SSE error event."""
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
 
@@ -61,28 +57,22 @@ def invalid_request(message: str, param: str | None = None, code: str | None = N
     return GatewayError(400, message, param=param, code=code)
 
 
-def _error_info(trailing: Iterable[tuple[str, str | bytes]] | None) -> error_details_pb2.ErrorInfo | None:
-    """The service's google.rpc.ErrorInfo, if it sent one; anything undecodable is ignored."""
-    for key, value in trailing or ():
-        if key != _DETAILS_KEY or not isinstance(value, bytes):
-            continue
-        try:
-            status = status_pb2.Status.FromString(value)
-        except Exception:
-            return None
-        for detail in status.details:
-            info = error_details_pb2.ErrorInfo()
-            if detail.Is(info.DESCRIPTOR) and detail.Unpack(info):
-                return info
-    return None
+def internal_error(message: str = "internal error in the gateway") -> GatewayError:
+    return GatewayError(500, message, type="server_error", code="internal_error")
 
 
-def _retry_after(info: error_details_pb2.ErrorInfo | None, default: int | None) -> int | None:
-    raw = info.metadata.get("retry_after_s") if info is not None else None
-    try:
-        seconds = float(raw) if raw is not None else None
-    except ValueError:
-        seconds = None
+def engine_starting() -> GatewayError:
+    """No replica has reported SERVING yet (the engine is loading): a clear, retryable state."""
+    return GatewayError(
+        503,
+        "The inference engine is starting; retry shortly.",
+        type="server_error",
+        code="engine_starting",
+        retry_after=1,
+    )
+
+
+def _retry_after(seconds: float | None, default: int | None) -> int | None:
     if seconds is None or not math.isfinite(seconds):
         return default
     return max(1, math.ceil(seconds))
@@ -104,34 +94,25 @@ _STATUS_MAP: dict[grpc.StatusCode, tuple[int, str, str | None]] = {
 }
 
 
-def from_grpc(error: grpc.aio.AioRpcError) -> GatewayError:
-    """Map a failed gRPC call to the HTTP error the caller sees.
+def from_client_error(error: GptossError) -> GatewayError:
+    """Map a failed call (the client's typed error) to the HTTP error the caller sees.
 
     The service's ErrorInfo reason becomes the OpenAI `code` (so `context_length_exceeded`
-    survives), its `param` metadata the `param`, and `retry_after_s` the Retry-After header.
+    survives), its `param` the `param`, and `retry_after_s` the Retry-After header.
     """
-    code = error.code()
-    info = _error_info(error.trailing_metadata())  # type: ignore[arg-type]
-    status, err_type, default_code = _STATUS_MAP.get(code, (500, "server_error", "internal_error"))
-    reason = (
-        info.reason.lower() if info is not None and info.domain == ERROR_INFO_DOMAIN and info.reason else None
-    )
+    status, err_type, default_code = _STATUS_MAP.get(error.code, (500, "server_error", "internal_error"))
+    reason = error.reason.lower() if error.domain == ERROR_DOMAIN and error.reason else None
     if reason == "invalid_request":
         reason = None  # OpenAI leaves `code` empty for plain validation errors.
-    message = error.details() or code.name.lower()
-    param = (info.metadata.get("param") or None) if info is not None else None
-    if code == grpc.StatusCode.NOT_FOUND and param is None:
+    param = error.param or None
+    if error.code == grpc.StatusCode.NOT_FOUND and param is None:
         param = "model"
     default_retry = 1 if status in (429, 503) else None
     return GatewayError(
         status,
-        message,
+        error.message or error.code.name.lower(),
         type=err_type,
         param=param,
         code=reason or default_code,
-        retry_after=_retry_after(info, default_retry),
+        retry_after=_retry_after(error.retry_after_s, default_retry),
     )
-
-
-def internal_error(message: str = "internal error in the gateway") -> GatewayError:
-    return GatewayError(500, message, type="server_error", code="internal_error")

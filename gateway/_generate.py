@@ -1,4 +1,5 @@
-"""The two generation routes: start a Generate stream, then answer whole or as SSE.
+"""The two generation routes: start a Generate stream (through gptoss.AsyncClient), then answer
+whole (the client's fold) or as SSE (the route's stream fold).
 
 A stream waits up to `stream_commit_timeout` for the service's first event before answering,
 so what the service refuses up front (bad request, unknown model, overload) is a plain HTTP
@@ -12,40 +13,41 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
 
-import grpc
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
+from gptoss import AsyncEventStream, Done, Event, GenerateOptions, GptossError
+from gptoss.result import CompletionBuilder
 
-from gateway import _responses_events, _sse, _translate_chat, _translate_responses
-from gateway._backend import Backend, read_events
+from gateway import _sse, _translate_chat, _translate_responses
+from gateway._backend import Backend, CallMetadata
 from gateway._chat_schema import ChatCompletionRequest
-from gateway._errors import GatewayError, from_grpc, internal_error
+from gateway._chat_stream import ChatStream
+from gateway._errors import GatewayError, from_client_error, internal_error, invalid_request
+from gateway._finish import NO_DONE
 from gateway._metrics import Metrics
 from gateway._middleware import CallContext
+from gateway._responses_events import ResponsesStream
+from gateway._responses_output import whole_response
 from gateway._responses_schema import ResponsesRequest
-from gateway._translate_common import Turn, new_id
+from gateway._translate_chat import Json
+from gateway._translate_common import new_id
 
 log = logging.getLogger("gateway")
-Events = AsyncGenerator[Any, None]
-Chunks = list[dict[str, Any]]
-
-_NO_EVENTS = "the service ended the stream without a done event"
 
 
 class _Call:
     """One running Generate call: its events, and the read of the first one (maybe still pending)."""
 
-    def __init__(self, events: Events, route: str, metrics: Metrics) -> None:
+    def __init__(self, events: AsyncEventStream, route: str, metrics: Metrics) -> None:
         self.events = events
-        self.first: asyncio.Future[Any] | None = asyncio.ensure_future(anext(events, None))
+        self.first: asyncio.Future[Event | None] | None = asyncio.ensure_future(anext(events, None))
         self._started = time.perf_counter()
         self._route = route
         self._metrics = metrics
 
-    async def next_event(self) -> Any:
+    async def next_event(self) -> Event | None:
         """The first event, then the following ones; None at the end of the stream."""
         if self.first is None:
             return await anext(self.events, None)
@@ -74,13 +76,23 @@ class Generation:
         self.keepalive = keepalive
         self.commit_timeout = commit_timeout
 
-    def _grpc_error(self, err: grpc.aio.AioRpcError) -> GatewayError:
-        self.metrics.backend_errors.labels(err.code().name).inc()
-        return from_grpc(err)
+    def http_error(self, err: GptossError) -> GatewayError:
+        """The one place a failed call becomes the caller's HTTP error (and is counted)."""
+        self.metrics.backend_errors.labels(err.code.name).inc()
+        return from_client_error(err)
 
-    async def _start(self, proto: Any, call: CallContext, route: str, *, stream: bool) -> _Call:
+    async def _start(self, options: GenerateOptions, call: CallContext, route: str, *, stream: bool) -> _Call:
         """Start the call; an error the service reports before `commit_timeout` is raised here."""
-        running = _Call(read_events(self.backend.generate(proto, call.metadata())), route, self.metrics)
+        await self.backend.require_started()
+        try:
+            events = self.backend.generate(options, CallMetadata.of(call.request_id, call.metadata()))
+        except UnicodeEncodeError as exc:  # lone surrogates from JSON: protobuf text cannot carry them
+            raise invalid_request(
+                f"the request contains text that is not valid Unicode: {exc.reason}"
+            ) from exc
+        except ValueError as exc:  # what the client's request builder refuses
+            raise invalid_request(str(exc)) from exc
+        running = _Call(events, route, self.metrics)
         first = running.first
         if not stream or first is None:
             return running  # a whole answer reports every error as an HTTP error anyway
@@ -89,48 +101,48 @@ class Generation:
         except BaseException:
             await running.close()
             raise
-        if first.done() and not first.cancelled() and isinstance(first.exception(), grpc.aio.AioRpcError):
-            error = first.exception()
+        error = first.exception() if first.done() and not first.cancelled() else None
+        if isinstance(error, GptossError):
             await running.close()
-            raise self._grpc_error(error) from None  # type: ignore[arg-type]
+            raise self.http_error(error) from None
         return running
 
-    def _usage(self, event: Any) -> None:
-        if event.WhichOneof("event") == "done":
-            self.metrics.count_usage(event.done.usage)
+    def _count(self, event: Event) -> None:
+        if isinstance(event, Done):
+            self.metrics.count_usage(event.usage)
 
-    async def _collect(
-        self, request: Request, route: str, running: _Call, sink: Callable[[Any], object]
-    ) -> None:
-        """Feed every event to sink; a client that goes away cancels the call (non-streaming too)."""
+    async def _collect(self, request: Request, route: str, running: _Call) -> CompletionBuilder:
+        """Fold every event with the client's fold; a client that goes away cancels the call."""
+        fold = CompletionBuilder()
 
         async def consume() -> None:
             while (event := await running.next_event()) is not None:
-                self._usage(event)
-                sink(event)
+                self._count(event)
+                fold.add(event)
 
         try:
             if not await _unless_disconnected(request, consume()):
                 self.metrics.disconnects.labels(route).inc()
                 raise GatewayError(499, "client closed the request", code="client_closed_request")
-        except grpc.aio.AioRpcError as err:
-            raise self._grpc_error(err) from None
+        except GptossError as err:
+            raise self.http_error(err) from None
         finally:
             await running.close()
+        return fold
 
     def _stream(
         self,
         route: str,
         running: _Call,
-        start: Chunks,
-        on_event: Callable[[Any], Chunks],
+        start: list[Json],
+        on_event: Callable[[Event], list[Json]],
         *,
-        named_events: bool,
+        named: bool,
     ) -> Response:
         """SSE: named events and no [DONE] for the Responses API; data-only and [DONE] for chat."""
 
-        def encode(data: dict[str, Any]) -> bytes:
-            return _sse.encode(data, data["type"] if named_events else None)
+        def encode(data: Json) -> bytes:
+            return _sse.encode(data, str(data["type"]) if named else None)
 
         async def frames() -> AsyncIterator[bytes]:
             try:
@@ -138,22 +150,20 @@ class Generation:
                     yield encode(data)
                 done = False
                 while (event := await running.next_event()) is not None:
-                    self._usage(event)
-                    done = done or event.WhichOneof("event") == "done"
+                    self._count(event)
+                    done = done or isinstance(event, Done)
                     for data in on_event(event):
                         yield encode(data)
                 if not done:
-                    raise GatewayError(502, _NO_EVENTS, type="server_error")
+                    raise GatewayError(502, NO_DONE, type="server_error")
             except Exception as exc:
-                error = (
-                    self._grpc_error(exc) if isinstance(exc, grpc.aio.AioRpcError) else _as_gateway_error(exc)
-                )
+                error = self.http_error(exc) if isinstance(exc, GptossError) else _as_gateway_error(exc)
                 self.metrics.stream_errors.labels(route).inc()
-                yield _error_frame(error, named_events)
+                yield _error_frame(error, named)
                 return
             finally:
                 await running.close()
-            if not named_events:
+            if not named:
                 yield _sse.DONE
 
         return _sse.EventStreamResponse(
@@ -161,45 +171,47 @@ class Generation:
         )
 
     async def chat(self, request: Request, body: ChatCompletionRequest) -> Response:
-        call: CallContext = request.state.call
-        proto = _translate_chat.to_generate_request(body, call.request_id)
-        running = await self._start(proto, call, "/v1/chat/completions", stream=bool(body.stream))
+        route = "/v1/chat/completions"
+        running = await self._start(
+            _translate_chat.to_generate_options(body), request.state.call, route, stream=bool(body.stream)
+        )
         completion_id, created = new_id("chatcmpl-"), int(time.time())
         if body.stream:
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
-            chat = _translate_chat.ChatStream(
+            chat = ChatStream(
                 completion_id=completion_id, created=created, model=body.model, include_usage=include_usage
             )
-            return self._stream(
-                "/v1/chat/completions", running, [chat.start()], chat.on_event, named_events=False
-            )
-        turn = Turn()
-        await self._collect(request, "/v1/chat/completions", running, turn.add)
+            return self._stream(route, running, [chat.start()], chat.on_event, named=False)
+        fold = await self._collect(request, route, running)
+        turn = fold.result() if fold.done else None
         return JSONResponse(
             _translate_chat.completion(turn, completion_id=completion_id, created=created, model=body.model)
         )
 
     async def responses(self, request: Request, body: ResponsesRequest) -> Response:
-        call: CallContext = request.state.call
-        proto = _translate_responses.to_generate_request(body, call.request_id)
-        running = await self._start(proto, call, "/v1/responses", stream=bool(body.stream))
-        machine = _responses_events.ResponsesStream(body, new_id("resp_"))
+        route = "/v1/responses"
+        options = _translate_responses.to_generate_options(body)
+        running = await self._start(options, request.state.call, route, stream=bool(body.stream))
+        response_id = new_id("resp_")
         if body.stream:
-            return self._stream(
-                "/v1/responses", running, machine.start(), machine.on_event, named_events=True
-            )
-        await self._collect(request, "/v1/responses", running, machine.on_event)
-        if machine.final is None:
-            raise GatewayError(502, _NO_EVENTS, type="server_error")
-        return JSONResponse(machine.final)
+            machine = ResponsesStream(body, response_id)
+            return self._stream(route, running, machine.start(), machine.on_event, named=True)
+        fold = await self._collect(request, route, running)
+        return JSONResponse(whole_response(body, response_id, fold.result() if fold.done else None))
 
 
-def _error_frame(error: GatewayError, named_events: bool) -> bytes:
-    payload: dict[str, Any] = error.body()
-    if not named_events:
+def _error_frame(error: GatewayError, named: bool) -> bytes:
+    payload: Json = dict(error.body())
+    if not named:
         return _sse.encode(payload)
     # The Responses API's `error` event; the nested `error` object makes the SDK raise, as for chat.
-    event = {"type": "error", "code": error.code, "message": error.message, "param": error.param, **payload}
+    event: Json = {
+        "type": "error",
+        "code": error.code,
+        "message": error.message,
+        "param": error.param,
+        **payload,
+    }
     return _sse.encode(event, "error")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from gptoss import Usage
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -61,11 +62,11 @@ class Metrics:
             registry=r,
         )
 
-    def count_usage(self, usage: object) -> None:
-        self.tokens.labels("prompt").inc(getattr(usage, "prompt_tokens", 0))
-        self.tokens.labels("completion").inc(getattr(usage, "completion_tokens", 0))
-        self.tokens.labels("reasoning").inc(getattr(usage, "reasoning_tokens", 0))
-        self.tokens.labels("cached").inc(getattr(usage, "cached_tokens", 0))
+    def count_usage(self, usage: Usage) -> None:
+        self.tokens.labels("prompt").inc(usage.prompt_tokens)
+        self.tokens.labels("completion").inc(usage.completion_tokens)
+        self.tokens.labels("reasoning").inc(usage.reasoning_tokens)
+        self.tokens.labels("cached").inc(usage.cached_tokens)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

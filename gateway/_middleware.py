@@ -1,5 +1,6 @@
 """A pure ASGI middleware (no BaseHTTPMiddleware: it would break streaming and disconnects) that gives
-every request an id, authenticates /v1 calls before any body parsing, and records metrics."""
+every request an id, authenticates /v1 calls (and the API docs) before any body parsing, caps the
+body, answers HEAD like GET without a body (probes use HEAD), and records metrics."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ access_log = logging.getLogger("gateway.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 _KNOWN_ROUTES = ("/v1/chat/completions", "/v1/responses", "/v1/models", "/health", "/ready", "/metrics")
+# Served only with the `docs` setting; behind the API keys like /v1 (the schema maps the surface).
+DOCS_PATHS = ("/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json")
 
 
 @dataclass(frozen=True)
@@ -51,8 +54,36 @@ def route_label(path: str) -> str:
     return path if path in _KNOWN_ROUTES else "other"
 
 
-class BodyTooLarge(Exception):
-    """Raised from receive() when a body without Content-Length grows past the limit."""
+class _BodyLimit:
+    """Counts the bytes of a body without Content-Length (chunked) as they come.
+
+    Past the limit it answers 413 itself (closing the connection: the rest of the body is never
+    read) and tells the app the client is gone, so whatever the app was parsing ends there and
+    cannot turn the overflow into another status (FastAPI made it a 400); the app's own answer
+    is then dropped.
+    """
+
+    def __init__(self, limit: int, error: GatewayError, receive: Receive, send: Send, scope: Scope) -> None:
+        self.limit = limit
+        self.error = error
+        self._receive = receive
+        self._send = send
+        self._scope = scope
+        self.seen = 0
+        self.answered = False
+
+    async def receive(self) -> Message:
+        if self.answered:
+            return {"type": "http.disconnect"}
+        message = await self._receive()
+        self.seen += len(message.get("body", b""))
+        if self.seen > self.limit:
+            headers = {"connection": "close", **self.error.headers()}
+            response = JSONResponse(self.error.body(), status_code=self.error.status, headers=headers)
+            await response(self._scope, self._receive, self._send)
+            self.answered = True
+            return {"type": "http.disconnect"}
+        return message
 
 
 class GatewayMiddleware:
@@ -62,30 +93,20 @@ class GatewayMiddleware:
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
 
-    def _limit(self, headers: Headers, receive: Receive) -> tuple[GatewayError | None, Receive]:
-        """Refuse an announced oversize body at once; count the bytes of a chunked one as they come."""
-        too_large = GatewayError(
+    def _too_large(self) -> GatewayError:
+        return GatewayError(
             413, f"The request body is larger than {self.max_body_bytes} bytes.", code="request_too_large"
         )
-        length = headers.get("content-length", "")
-        if length.isdigit() and int(length) > self.max_body_bytes:
-            return too_large, receive
-        seen = 0
-
-        async def counting_receive() -> Message:
-            nonlocal seen
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.max_body_bytes:
-                raise BodyTooLarge(too_large.message)
-            return message
-
-        return None, counting_receive
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        method = scope.get("method", "")
+        if method == "HEAD":
+            # FastAPI routes GET only; uvicorn sends no body for HEAD (the scope it holds says HEAD).
+            scope = {**scope, "method": "GET"}
+            send = _without_body(send)
         headers = Headers(scope=scope)
         given = headers.get("x-request-id", "")
         request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
@@ -96,8 +117,12 @@ class GatewayMiddleware:
         status = 500
         streaming = False
 
+        body_limit: _BodyLimit | None = None
+
         async def send_wrapper(message: Message) -> None:
             nonlocal status, streaming
+            if body_limit is not None and body_limit.answered:
+                return  # the body limit answered 413; the app's answer is dropped
             if message["type"] == "http.response.start":
                 status = message["status"]
                 response_headers = MutableHeaders(scope=message)
@@ -108,14 +133,22 @@ class GatewayMiddleware:
         self.metrics.in_flight.labels(route).inc()
         try:
             try:
-                identity = (
-                    self.keys.authenticate(headers.get("authorization")) if route.startswith("/v1/") else None
-                )
-                refused, receive = self._limit(headers, receive)
-                if refused is not None:
-                    raise refused
+                guarded = route.startswith("/v1/") or scope["path"] in DOCS_PATHS
+                identity = self.keys.authenticate(headers.get("authorization")) if guarded else None
+                length = headers.get("content-length", "")
+                if length.isdigit() and int(length) > self.max_body_bytes:
+                    raise self._too_large()
+                if not length:
+                    body_limit = _BodyLimit(
+                        self.max_body_bytes, self._too_large(), receive, send_wrapper, scope
+                    )
+                    receive = body_limit.receive
             except GatewayError as err:
-                response = JSONResponse(err.body(), status_code=err.status, headers=err.headers())
+                # An unread body (413) would be read as the next request: close the connection then.
+                close = {"connection": "close"} if err.status == 413 else {}
+                response = JSONResponse(
+                    err.body(), status_code=err.status, headers={**close, **err.headers()}
+                )
                 await response(scope, receive, send_wrapper)
                 return
             scope.setdefault("state", {})["call"] = CallContext(
@@ -137,10 +170,23 @@ class GatewayMiddleware:
                 "request",
                 extra={
                     "request_id": request_id,
-                    "method": scope.get("method", ""),
+                    "method": method,
                     "route": route,
                     "status": status,
                     "streaming": streaming,
                     "duration_ms": round(elapsed * 1000, 2),
                 },
             )
+
+
+def _without_body(send: Send) -> Send:
+    """HEAD: the headers of the GET answer, the body bytes dropped (Content-Length kept, as RFC 9110 allows)."""
+
+    async def head_send(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            if message.get("more_body", False):
+                return
+            message = {"type": "http.response.body", "body": b"", "more_body": False}
+        await send(message)
+
+    return head_send

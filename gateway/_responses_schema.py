@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
-from gateway._chat_schema import FUNCTION_NAME, INT64
+from gateway._chat_schema import INT64
+from gateway._schema_limits import ToolSchema
 
 
 class _Model(BaseModel):
@@ -65,7 +66,7 @@ class OtherItem(_Model):
     type: str
 
 
-def _item_kind(value: Any) -> str:
+def _item_kind(value: object) -> str:
     kind = value.get("type", "message") if isinstance(value, dict) else getattr(value, "type", "message")
     return kind if kind in ("message", "function_call", "function_call_output", "reasoning") else "other"
 
@@ -82,9 +83,9 @@ InputItem = Annotated[
 
 class FunctionTool(_Model):
     type: Literal["function"]
-    name: str = Field(pattern=FUNCTION_NAME)
+    name: str = Field(min_length=1)  # the service checks the pattern
     description: str | None = None
-    parameters: dict[str, Any] | None = None
+    parameters: ToolSchema | None = None
     strict: bool | None = None
 
 
@@ -127,5 +128,5 @@ class ResponsesRequest(_Model):
     store: bool | None = None
     # Declared so they are refused clearly: the gateway keeps no state between requests.
     previous_response_id: str | None = None
-    conversation: str | dict[str, Any] | None = None
+    conversation: str | dict[str, object] | None = None
     background: bool | None = None

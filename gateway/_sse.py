@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Mapping
 
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -15,7 +14,7 @@ DONE = b"data: [DONE]\n\n"
 KEEPALIVE = b": keep-alive\n\n"
 
 
-def encode(data: dict[str, Any], event: str | None = None) -> bytes:
+def encode(data: Mapping[str, object], event: str | None = None) -> bytes:
     """One SSE frame; compact JSON keeps chunks small (every token is one frame)."""
     payload = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
     head = f"event: {event}\n" if event else ""

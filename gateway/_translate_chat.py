@@ -1,10 +1,8 @@
-"""Chat Completions JSON <-> gptoss.v1 protos. Pure: no I/O, so it is tested with plain calls."""
+"""Chat Completions JSON -> client options, and a whole turn -> `chat.completion`. Pure: no I/O."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from gptoss.v1 import inference_pb2
+from gptoss import Completion, GenerateOptions, ToolCall, Usage
 
 from gateway import _translate_common as common
 from gateway._chat_schema import (
@@ -16,8 +14,10 @@ from gateway._chat_schema import (
     UserMessage,
 )
 from gateway._errors import invalid_request
+from gateway._finish import check_finish, finish_reason
 
 _TEXT_PARTS = ("text",)
+Json = dict[str, object]
 
 
 def _refuse_unsupported(req: ChatCompletionRequest) -> None:
@@ -39,122 +39,91 @@ def _refuse_unsupported(req: ChatCompletionRequest) -> None:
         raise invalid_request("stream_options is only allowed with stream: true", "stream_options")
 
 
-def _messages(req: ChatCompletionRequest) -> list[Any]:
-    out: list[Any] = []
-    call_names: dict[str, str] = {}
+def _messages(req: ChatCompletionRequest) -> list[common.MessageDict]:
+    out: list[common.MessageDict] = []
     for i, msg in enumerate(req.messages):
         param = f"messages[{i}].content"
         if isinstance(msg, SystemMessage | DeveloperMessage | UserMessage):
-            role = {
-                "system": inference_pb2.ROLE_SYSTEM,
-                "developer": inference_pb2.ROLE_DEVELOPER,
-                "user": inference_pb2.ROLE_USER,
-            }[msg.role]
-            out.append(
-                inference_pb2.Message(role=role, content=common.text_of(msg.content, param, _TEXT_PARTS))
-            )
+            out.append({"role": msg.role, "content": common.text_of(msg.content, param, _TEXT_PARTS)})
         elif isinstance(msg, AssistantMessage):
-            calls = []
-            for call in msg.tool_calls or []:
-                call_names[call.id] = call.function.name
-                calls.append(
-                    inference_pb2.ToolCall(
-                        id=call.id, name=call.function.name, arguments=call.function.arguments
-                    )
-                )
             out.append(
-                inference_pb2.Message(
-                    role=inference_pb2.ROLE_ASSISTANT,
-                    content=common.text_of(msg.content, param, (*_TEXT_PARTS, "refusal")),
-                    reasoning=msg.reasoning_content or msg.reasoning or "",
-                    tool_calls=calls,
-                )
+                {
+                    "role": "assistant",
+                    "content": common.text_of(msg.content, param, (*_TEXT_PARTS, "refusal")),
+                    "reasoning": msg.reasoning_content or msg.reasoning or "",
+                    "tool_calls": [
+                        {"id": c.id, "name": c.function.name, "arguments": c.function.arguments}
+                        for c in msg.tool_calls or []
+                    ],
+                }
             )
         elif isinstance(msg, ToolMessage):
+            # The service finds the tool's name from tool_call_id when `name` is absent.
             out.append(
-                inference_pb2.Message(
-                    role=inference_pb2.ROLE_TOOL,
-                    content=common.text_of(msg.content, param, _TEXT_PARTS),
-                    tool_call_id=msg.tool_call_id,
-                    name=msg.name or call_names.get(msg.tool_call_id, ""),
-                )
+                {
+                    "role": "tool",
+                    "content": common.text_of(msg.content, param, _TEXT_PARTS),
+                    "tool_call_id": msg.tool_call_id,
+                    "name": msg.name or "",
+                }
             )
     return out
 
 
-def to_generate_request(req: ChatCompletionRequest, request_id: str = "") -> Any:
-    """The GenerateRequest for a chat completion request (raises GatewayError on what we refuse)."""
-    return common.build(lambda: _to_generate_request(req, request_id))
-
-
-def _to_generate_request(req: ChatCompletionRequest, request_id: str) -> Any:
+def to_generate_options(req: ChatCompletionRequest) -> GenerateOptions:
+    """The client options of a chat completion request (raises GatewayError on what we refuse)."""
     _refuse_unsupported(req)
-    tools = [
-        common.tool(
-            t.function.name, t.function.description, t.function.parameters, f"tools[{i}].function.parameters"
-        )
-        for i, t in enumerate(req.tools or [])
-    ]
-    tool_names = {t.name for t in tools}
     named = (
         req.tool_choice.function.name
         if req.tool_choice is not None and not isinstance(req.tool_choice, str)
         else None
     )
-    choice = common.tool_choice(
-        req.tool_choice if isinstance(req.tool_choice, str) else None, named, tool_names, "tool_choice"
-    )
-    stop = [req.stop] if isinstance(req.stop, str) else list(req.stop or [])
-    max_tokens = req.max_completion_tokens if req.max_completion_tokens is not None else req.max_tokens
-    proto = inference_pb2.GenerateRequest(
+    choice = common.tool_choice(req.tool_choice if isinstance(req.tool_choice, str) else None, named)
+    options = GenerateOptions(
         messages=_messages(req),
-        tools=tools,
-        reasoning_effort=common.effort(req.reasoning_effort),
-        max_tokens=max_tokens,
+        tools=[
+            common.tool(t.function.name, t.function.description, t.function.parameters)
+            for t in req.tools or []
+        ],
+        reasoning_effort=req.reasoning_effort,
+        tool_choice=choice,
+        max_tokens=req.max_completion_tokens if req.max_completion_tokens is not None else req.max_tokens,
         temperature=req.temperature,
         top_p=req.top_p,
         top_k=req.top_k,
         min_p=req.min_p,
         seed=req.seed,
-        stop=stop,
+        stop=req.stop,
         presence_penalty=req.presence_penalty,
         frequency_penalty=req.frequency_penalty,
-        request_id=request_id,
         model=req.model,
         ignore_eos=req.ignore_eos,
     )
-    if choice is not None:
-        proto.tool_choice.CopyFrom(choice)
-    return proto
+    return options
 
 
-def usage(done: Any) -> dict[str, Any]:
-    u = done.usage
+def usage(u: Usage) -> Json:
     return {
         "prompt_tokens": u.prompt_tokens,
         "completion_tokens": u.completion_tokens,
-        "total_tokens": u.prompt_tokens + u.completion_tokens,
+        "total_tokens": u.total_tokens,
         "prompt_tokens_details": {"cached_tokens": u.cached_tokens},
         "completion_tokens_details": {"reasoning_tokens": u.reasoning_tokens},
     }
 
 
-def _tool_call_json(state: common.ToolCallState) -> dict[str, Any]:
-    return {
-        "id": state.id,
-        "type": "function",
-        "function": {"name": state.name, "arguments": state.arguments},
-    }
+def _tool_call_json(call: ToolCall) -> Json:
+    return {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}
 
 
-def completion(turn: common.Turn, *, completion_id: str, created: int, model: str) -> dict[str, Any]:
-    """The non-streaming `chat.completion` object for a finished turn."""
-    common.check_finish(turn.done)
-    calls = [_tool_call_json(s) for _, s in sorted(turn.tool_calls.items())]
-    reasoning = turn.reasoning or None
-    message: dict[str, Any] = {
+def completion(turn: Completion | None, *, completion_id: str, created: int, model: str) -> Json:
+    """The non-streaming `chat.completion` for a turn the client's fold collected (None: no Done came)."""
+    ended = check_finish(turn)
+    calls = [_tool_call_json(call) for call in ended.tool_calls]
+    reasoning = ended.reasoning or None
+    message: Json = {
         "role": "assistant",
-        "content": turn.content if turn.content or not calls else None,
+        "content": ended.content if ended.content or not calls else None,
         "reasoning_content": reasoning,
         "reasoning": reasoning,
         "refusal": None,
@@ -170,85 +139,9 @@ def completion(turn: common.Turn, *, completion_id: str, created: int, model: st
             {
                 "index": 0,
                 "message": message,
-                "finish_reason": common.finish_reason(turn.done, bool(calls)),
+                "finish_reason": finish_reason(ended, bool(calls)),
                 "logprobs": None,
             }
         ],
-        "usage": usage(turn.done),
+        "usage": usage(ended.usage),
     }
-
-
-class ChatStream:
-    """Turns service events into `chat.completion.chunk` objects, one call per event."""
-
-    def __init__(self, *, completion_id: str, created: int, model: str, include_usage: bool) -> None:
-        self._base = {
-            "id": completion_id,
-            "object": "chat.completion.chunk",
-            "created": created,
-            "model": model,
-        }
-        self._include_usage = include_usage
-        self._calls: dict[int, common.ToolCallState] = {}
-
-    def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
-        chunk: dict[str, Any] = {
-            **self._base,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}],
-        }
-        if self._include_usage:
-            chunk["usage"] = None
-        return chunk
-
-    def start(self) -> dict[str, Any]:
-        """The first chunk announces the role, as OpenAI's does."""
-        return self._chunk({"role": "assistant", "content": ""})
-
-    def on_event(self, event: Any) -> list[dict[str, Any]]:
-        kind = event.WhichOneof("event")
-        if kind == "reasoning":
-            text = event.reasoning.text
-            return [self._chunk({"reasoning_content": text, "reasoning": text})] if text else []
-        if kind == "content":
-            return [self._chunk({"content": event.content.text})] if event.content.text else []
-        if kind == "tool_call":
-            return self._tool_call(
-                event.tool_call.index,
-                event.tool_call.id,
-                event.tool_call.name,
-                event.tool_call.arguments_delta,
-            )
-        if kind == "tool_call_done":
-            done = event.tool_call_done
-            known = self._calls.get(done.index)
-            sent = known.arguments if known is not None else ""
-            # Arguments the deltas did not carry (a service that sends them only at the end).
-            rest = done.arguments[len(sent) :] if done.arguments.startswith(sent) else ""
-            if known is None or rest:
-                return self._tool_call(done.index, done.id, done.name, rest)
-            return []
-        if kind == "done":
-            return self._finish(event.done)
-        return []
-
-    def _tool_call(self, index: int, call_id: str, name: str, arguments: str) -> list[dict[str, Any]]:
-        state = self._calls.get(index)
-        entry: dict[str, Any] = {"index": index}
-        if state is None:
-            state = self._calls[index] = common.ToolCallState(id=call_id, name=name)
-            entry.update(
-                {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
-            )
-        elif arguments:
-            entry["function"] = {"arguments": arguments}
-        else:
-            return []
-        state.arguments += arguments
-        return [self._chunk({"tool_calls": [entry]})]
-
-    def _finish(self, done: Any) -> list[dict[str, Any]]:
-        common.check_finish(done)
-        chunks = [self._chunk({}, common.finish_reason(done, bool(self._calls)))]
-        if self._include_usage:
-            chunks.append({**self._base, "choices": [], "usage": usage(done)})
-        return chunks

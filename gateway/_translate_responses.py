@@ -1,10 +1,8 @@
-"""Responses API request JSON -> GenerateRequest. Pure; the answers are built in _responses_events."""
+"""Responses API request JSON -> client options. Pure; answers are built in _responses_events/_output."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from gptoss.v1 import inference_pb2
+from gptoss import GenerateOptions
 
 from gateway import _translate_common as common
 from gateway._errors import invalid_request
@@ -16,11 +14,6 @@ from gateway._responses_schema import (
     ResponsesRequest,
 )
 
-_ROLES = {
-    "user": inference_pb2.ROLE_USER,
-    "system": inference_pb2.ROLE_SYSTEM,
-    "developer": inference_pb2.ROLE_DEVELOPER,
-}
 _INPUT_PARTS = ("input_text", "output_text", "text", "refusal")
 
 
@@ -50,97 +43,102 @@ def _refuse_unsupported(req: ResponsesRequest) -> None:
     common.check_text(req.user, "user")
 
 
-def _messages(req: ResponsesRequest) -> list[Any]:
+def _messages(req: ResponsesRequest) -> list[common.MessageDict]:
     """Items to messages; consecutive reasoning / assistant text / function calls form one assistant turn."""
-    out: list[Any] = []
+    out: list[common.MessageDict] = []
     if req.instructions:
-        out.append(inference_pb2.Message(role=inference_pb2.ROLE_DEVELOPER, content=req.instructions))
+        out.append({"role": "developer", "content": req.instructions})
     if isinstance(req.input, str):
-        out.append(inference_pb2.Message(role=inference_pb2.ROLE_USER, content=req.input))
+        out.append({"role": "user", "content": req.input})
         return out
-    turn: Any = None  # the assistant message being assembled
-    call_names: dict[str, str] = {}
+    turn: _Turn | None = None  # the assistant message being assembled
 
-    def assistant() -> Any:
+    def assistant() -> _Turn:
         nonlocal turn
         if turn is None:
-            turn = inference_pb2.Message(role=inference_pb2.ROLE_ASSISTANT)
-            out.append(turn)
+            turn = _Turn()
+            out.append(turn.message)
         return turn
 
     for i, item in enumerate(req.input):
         param = f"input[{i}]"
         if isinstance(item, ReasoningItem):
-            text = "".join(part.text for part in item.content or [])
-            if turn is not None and (turn.content or turn.tool_calls):
+            if turn is not None and turn.answered:
                 turn = None  # reasoning after an answer starts a new assistant message
-            assistant().reasoning += text
+            assistant().add_reasoning("".join(part.text for part in item.content or []))
         elif isinstance(item, MessageItem) and item.role == "assistant":
-            if turn is not None and (turn.content or turn.tool_calls):
+            if turn is not None and turn.answered:
                 turn = None
-            assistant().content = common.text_of(item.content, f"{param}.content", _INPUT_PARTS)
+            assistant().set_content(common.text_of(item.content, f"{param}.content", _INPUT_PARTS))
         elif isinstance(item, FunctionCallItem):
-            call_names[item.call_id] = item.name
-            assistant().tool_calls.append(
-                inference_pb2.ToolCall(id=item.call_id, name=item.name, arguments=item.arguments)
-            )
+            assistant().add_call(item.call_id, item.name, item.arguments)
         elif isinstance(item, FunctionCallOutputItem):
             turn = None
+            # The service finds the tool's name from tool_call_id.
             out.append(
-                inference_pb2.Message(
-                    role=inference_pb2.ROLE_TOOL,
-                    content=common.text_of(item.output, f"{param}.output", _INPUT_PARTS),
-                    tool_call_id=item.call_id,
-                    name=call_names.get(item.call_id, ""),
-                )
+                {
+                    "role": "tool",
+                    "content": common.text_of(item.output, f"{param}.output", _INPUT_PARTS),
+                    "tool_call_id": item.call_id,
+                }
             )
         elif isinstance(item, MessageItem):
             turn = None
             out.append(
-                inference_pb2.Message(
-                    role=_ROLES[item.role],
-                    content=common.text_of(item.content, f"{param}.content", _INPUT_PARTS),
-                )
+                {"role": item.role, "content": common.text_of(item.content, f"{param}.content", _INPUT_PARTS)}
             )
         else:
             raise invalid_request(f"input item type {item.type!r} is not supported", f"{param}.type")
     return out
 
 
-def to_generate_request(req: ResponsesRequest, request_id: str = "") -> Any:
-    """The GenerateRequest for a Responses request (raises GatewayError on what we refuse)."""
-    return common.build(lambda: _to_generate_request(req, request_id))
+class _Turn:
+    """One assistant message assembled from consecutive items."""
+
+    def __init__(self) -> None:
+        self.reasoning = ""
+        self.content = ""
+        self.calls: list[dict[str, str]] = []
+        self.message: common.MessageDict = {
+            "role": "assistant",
+            "content": "",
+            "reasoning": "",
+            "tool_calls": self.calls,
+        }
+
+    @property
+    def answered(self) -> bool:
+        return bool(self.content or self.calls)
+
+    def add_reasoning(self, text: str) -> None:
+        self.reasoning += text
+        self.message["reasoning"] = self.reasoning
+
+    def set_content(self, text: str) -> None:
+        self.content = text
+        self.message["content"] = text
+
+    def add_call(self, call_id: str, name: str, arguments: str) -> None:
+        self.calls.append({"id": call_id, "name": name, "arguments": arguments})
 
 
-def _to_generate_request(req: ResponsesRequest, request_id: str) -> Any:
+def to_generate_options(req: ResponsesRequest) -> GenerateOptions:
+    """The client options of a Responses request (raises GatewayError on what we refuse)."""
     _refuse_unsupported(req)
-    tools = [
-        common.tool(t.name, t.description, t.parameters, f"tools[{i}].parameters")
-        for i, t in enumerate(req.tools or [])
-    ]
     named = (
         req.tool_choice.name if req.tool_choice is not None and not isinstance(req.tool_choice, str) else None
     )
-    choice = common.tool_choice(
-        req.tool_choice if isinstance(req.tool_choice, str) else None,
-        named,
-        {t.name for t in tools},
-        "tool_choice",
-    )
     messages = _messages(req)
-    if not any(m.role != inference_pb2.ROLE_DEVELOPER for m in messages):
+    if not any(m["role"] != "developer" for m in messages):
         raise invalid_request("input must contain at least one item", "input")
-    proto = inference_pb2.GenerateRequest(
+    return GenerateOptions(
         messages=messages,
-        tools=tools,
-        reasoning_effort=common.effort(req.reasoning.effort if req.reasoning is not None else None),
+        tools=[common.tool(t.name, t.description, t.parameters) for t in req.tools or []],
+        reasoning_effort=req.reasoning.effort if req.reasoning is not None else None,
+        tool_choice=common.tool_choice(req.tool_choice if isinstance(req.tool_choice, str) else None, named),
         max_tokens=req.max_output_tokens,
         temperature=req.temperature,
         top_p=req.top_p,
         seed=req.seed,
-        request_id=request_id,
         model=req.model,
     )
-    if choice is not None:
-        proto.tool_choice.CopyFrom(choice)
-    return proto

@@ -8,17 +8,20 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-import grpc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from gptoss import GptossError, ModelInfo
+from pydantic_core import ErrorDetails
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway._auth import ApiKeys
-from gateway._backend import Backend, ModelInfo
+from gateway._backend import Backend, CallMetadata
+from gateway._body_depth import DepthCheckedRoute
+from gateway._catch_all import CatchAllMiddleware
 from gateway._chat_schema import ChatCompletionRequest
-from gateway._errors import ErrorBody, GatewayError, from_grpc
+from gateway._errors import ErrorBody, GatewayError
 from gateway._generate import Generation
 from gateway._metrics import Metrics
 from gateway._middleware import CallContext, GatewayMiddleware
@@ -63,7 +66,9 @@ def _param(loc: Sequence[int | str]) -> str | None:
 
 def _validation_error(exc: RequestValidationError) -> GatewayError:
     errors = list(exc.errors())
-    first: dict[str, Any] = errors[0] if errors else {"type": "", "loc": (), "msg": "invalid request"}
+    first: ErrorDetails = (
+        errors[0] if errors else ErrorDetails(type="", loc=(), msg="invalid request", input=None)
+    )
     if first["type"] == "json_invalid":
         return GatewayError(
             400,
@@ -88,7 +93,7 @@ def _validation_error(exc: RequestValidationError) -> GatewayError:
     )
 
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
+_ERRORS: dict[int | str, dict[str, object]] = {
     status: {"model": ErrorBody, "description": description}
     for status, description in (
         (400, "Invalid or unsupported request"),
@@ -101,7 +106,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         (504, "The request timed out"),
     )
 }
-_GENERATION_RESPONSES: dict[int | str, dict[str, Any]] = {
+_GENERATION_RESPONSES: dict[int | str, dict[str, object]] = {
     200: {
         "description": "The answer, or with `stream: true` an SSE stream",
         "content": {"text/event-stream": {}},
@@ -129,7 +134,7 @@ def _error_response(err: GatewayError) -> JSONResponse:
     return JSONResponse(err.body(), status_code=err.status, headers=err.headers())
 
 
-def _model_json(info: ModelInfo, created: int) -> dict[str, Any]:
+def _model_json(info: ModelInfo, created: int) -> dict[str, object]:
     return {
         "id": info.model_id,
         "object": "model",
@@ -145,12 +150,12 @@ def create_app(settings: GatewaySettings | None = None, *, backend: Backend | No
     metrics = Metrics()
     keys = ApiKeys(settings.all_api_keys())
     started = int(time.time())
-    state: dict[str, Any] = {}
+    running: dict[str, Generation] = {}  # filled by the lifespan: channels bind to the serving loop
 
     def make_backend() -> Backend:
         return backend or Backend(
             settings.backends,
-            api_key=settings.backend_api_key.get_secret_value() if settings.backend_api_key else None,
+            api_key=settings.backend_key(),
             timeout=settings.request_timeout,
             model_info_ttl=settings.model_info_ttl,
             health_check=settings.backend_health_check,
@@ -158,22 +163,22 @@ def create_app(settings: GatewaySettings | None = None, *, backend: Backend | No
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state["backend"] = make_backend()
-        state["generation"] = Generation(
-            state["backend"],
+        backend = make_backend()
+        running["generation"] = Generation(
+            backend,
             metrics,
             keepalive=settings.sse_keepalive,
             commit_timeout=settings.stream_commit_timeout,
         )
         log.info(
             "gateway up; backend target %s; api keys %s",
-            state["backend"].target,
+            backend.target,
             "on" if keys.enabled else "off",
         )
         try:
             yield
         finally:
-            await state["backend"].close(grace=1.0)
+            await backend.close(grace=1.0)
 
     app = FastAPI(
         title="gpt-oss OpenAI-compatible gateway",
@@ -181,12 +186,19 @@ def create_app(settings: GatewaySettings | None = None, *, backend: Backend | No
         lifespan=lifespan,
         # A body without Content-Type is still read as JSON (curl users forget the header).
         strict_content_type=False,
+        # The API docs map the whole surface: off unless asked for (then behind the keys, see middleware).
+        docs_url="/docs" if settings.docs else None,
+        redoc_url="/redoc" if settings.docs else None,
+        openapi_url="/openapi.json" if settings.docs else None,
         description="OpenAI REST API (chat completions, responses, models) over the gptoss.v1 gRPC service.",
     )
+    # Inside the gateway middleware: an unexpected error's 500 still carries x-request-id.
+    app.add_middleware(CatchAllMiddleware)
     app.add_middleware(
         GatewayMiddleware, keys=keys, metrics=metrics, max_body_bytes=settings.max_request_bytes
     )
     app.openapi = lambda: _openapi_without_422(app)  # type: ignore[method-assign]
+    app.router.route_class = DepthCheckedRoute  # before the routes: their bodies are depth-checked
 
     @app.exception_handler(GatewayError)
     async def _gateway_error(_: Request, exc: GatewayError) -> JSONResponse:
@@ -202,39 +214,32 @@ def create_app(settings: GatewaySettings | None = None, *, backend: Backend | No
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code)
         return _error_response(GatewayError(exc.status_code, str(exc.detail), type=err_type, code=code))
 
-    @app.exception_handler(grpc.aio.AioRpcError)
-    async def _grpc(_: Request, exc: grpc.aio.AioRpcError) -> JSONResponse:
-        metrics.backend_errors.labels(exc.code().name).inc()
-        return _error_response(from_grpc(exc))
-
-    @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", exc_info=exc)
-        return _error_response(GatewayError(500, "internal error in the gateway", type="server_error"))
+    @app.exception_handler(GptossError)
+    async def _service_error(_: Request, exc: GptossError) -> JSONResponse:
+        return _error_response(running["generation"].http_error(exc))
 
     async def model_info(request: Request) -> ModelInfo:
         call: CallContext = request.state.call
-        info: ModelInfo = await state["backend"].model_info(call.metadata())
-        return info
+        backend = running["generation"].backend
+        await backend.require_started()
+        return await backend.model_info(CallMetadata.of(call.request_id, call.metadata()))
 
     @app.post("/v1/chat/completions", tags=["openai"], response_model=None, responses=_GENERATION_RESPONSES)
     async def chat_completions(request: Request, body: ChatCompletionRequest) -> Response:
         """Chat completions, whole or streamed (SSE ending with `data: [DONE]`)."""
-        response: Response = await state["generation"].chat(request, body)
-        return response
+        return await running["generation"].chat(request, body)
 
     @app.post("/v1/responses", tags=["openai"], response_model=None, responses=_GENERATION_RESPONSES)
     async def responses(request: Request, body: ResponsesRequest) -> Response:
         """The Responses API (stateless: no previous_response_id), whole or streamed as typed events."""
-        response: Response = await state["generation"].responses(request, body)
-        return response
+        return await running["generation"].responses(request, body)
 
     @app.get("/v1/models", tags=["openai"], responses=_ERRORS)
-    async def list_models(request: Request) -> dict[str, Any]:
+    async def list_models(request: Request) -> dict[str, object]:
         return {"object": "list", "data": [_model_json(await model_info(request), started)]}
 
     @app.get("/v1/models/{model_id:path}", tags=["openai"], responses=_ERRORS)
-    async def get_model(request: Request, model_id: str) -> dict[str, Any]:
+    async def get_model(request: Request, model_id: str) -> dict[str, object]:
         info = await model_info(request)
         if model_id != info.model_id:
             raise GatewayError(
@@ -250,7 +255,7 @@ def create_app(settings: GatewaySettings | None = None, *, backend: Backend | No
     @app.get("/ready", tags=["ops"], response_model=None, responses={503: {"description": "Not ready"}})
     async def ready() -> JSONResponse:
         """Ready when a backend reports the inference service SERVING."""
-        if await state["backend"].ready():
+        if await running["generation"].backend.ready():
             return JSONResponse({"status": "ready"})
         return JSONResponse({"status": "not ready"}, status_code=503)
 

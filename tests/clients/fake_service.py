@@ -18,11 +18,12 @@ from typing import Any
 import grpc
 from google.protobuf import any_pb2, duration_pb2
 from google.rpc import error_details_pb2, status_pb2
+from gptoss.contract import ERROR_DOMAIN, READINESS_SERVICE, STATUS_DETAILS_KEY
 from gptoss.v1 import inference_pb2 as pb
 from gptoss.v1 import inference_pb2_grpc as pb_grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-SERVICE = "gptoss.v1.InferenceService"
+SERVICE = READINESS_SERVICE
 
 
 @dataclass
@@ -40,7 +41,7 @@ class Fail:
             return self.raw_details
         if self.reason is None:
             return None
-        info = error_details_pb2.ErrorInfo(reason=self.reason, domain="gptoss.v1", metadata=self.metadata)
+        info = error_details_pb2.ErrorInfo(reason=self.reason, domain=ERROR_DOMAIN, metadata=self.metadata)
         packed = any_pb2.Any()
         packed.Pack(info)
         status = status_pb2.Status(code=self.code.value[0], message=self.message, details=[packed])
@@ -131,7 +132,7 @@ class FakeInference(pb_grpc.InferenceServiceServicer):  # type: ignore[misc]
     def _fail(context: grpc.ServicerContext, failure: Fail) -> None:
         details = failure.details()
         if details is not None:
-            context.set_trailing_metadata((("grpc-status-details-bin", details),))
+            context.set_trailing_metadata(((STATUS_DETAILS_KEY, details),))
         context.abort(failure.code, failure.message)
 
     def Generate(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:

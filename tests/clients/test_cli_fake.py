@@ -142,9 +142,9 @@ def test_generation_error_exits_1(fake: FakeServer) -> None:
             "too long",
         ),
         (
-            Fail(grpc.StatusCode.NOT_FOUND, "no model", "MODEL_NOT_FOUND"),
-            ExitCode.INVALID_REQUEST,
-            "no model",
+            Fail(grpc.StatusCode.NOT_FOUND, "no model", "MODEL_NOT_FOUND", {"param": "model"}),
+            ExitCode.NOT_FOUND,  # was 6 (invalid request): every status exits with its own code
+            "gptoss models",
         ),
         (Fail(grpc.StatusCode.RESOURCE_EXHAUSTED, "busy", "OVERLOADED"), ExitCode.OVERLOADED, "busy"),
         (Fail(grpc.StatusCode.UNAVAILABLE, "draining", "DRAINING"), ExitCode.UNAVAILABLE, "unavailable"),

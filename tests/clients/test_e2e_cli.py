@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Callable
 from pathlib import Path
 
+import grpc
 import pytest
+from gptoss.contract import ERROR_DOMAIN, STATUS_DETAILS_KEY
+from gptoss.v1 import inference_pb2 as pb
+from gptoss.v1 import inference_pb2_grpc as pb_grpc
 
 from tests.clients.e2e_support import decode, final_script, gptoss, tool_call_script, unused_port
 from tests.support.server_thread import ServerThread
@@ -70,7 +75,7 @@ def test_models_count_tokens_and_health(live_server: ServerThread) -> None:
 @pytest.mark.parametrize(
     ("args", "exit_code", "message"),
     [
-        (["chat", "--model", "no-such-model", "hi"], 6, "not served"),
+        (["chat", "--model", "no-such-model", "hi"], 9, "not served"),  # NOT_FOUND, not "invalid request"
         (["chat", "--top-p", "0.5", "--max-tokens", "999999", "hi"], 6, "max_tokens"),
         (["chat", "--timeout", "0.001", "hi"], 5, "deadline exceeded"),
     ],
@@ -116,6 +121,38 @@ def test_api_keys(scripted_server: Callable[..., ServerThread]) -> None:
     allowed = gptoss("chat", "--target", server.target, "--api-key", "sk-right", "hi")
     assert allowed.returncode == 0 and allowed.stdout == "ok\n"
     assert gptoss("health", "--target", server.target).returncode == 0  # health stays open
+
+
+def test_global_flags_work_before_and_after_the_subcommand(
+    scripted_server: Callable[..., ServerThread],
+) -> None:
+    server = scripted_server(final_script("ok"))
+    before = gptoss("--target", server.target, "health")
+    after = gptoss("health", "--target", server.target)
+    assert (before.returncode, before.stdout) == (after.returncode, after.stdout) == (0, "SERVING\n")
+    # After the subcommand wins over before it (the later flag, as a user would expect).
+    both = gptoss("--target", f"127.0.0.1:{unused_port()}", "chat", "--target", server.target, "hi")
+    assert (both.returncode, both.stdout) == (0, "ok\n"), both.stderr
+
+
+def test_explain_error_decodes_a_real_trailer(scripted_server: Callable[..., ServerThread]) -> None:
+    """The service's own NOT_FOUND trailer, as `buf curl -v` shows it, decoded by the CLI."""
+    server = scripted_server(final_script("ok"))
+    with grpc.insecure_channel(server.target) as channel:
+        stub = pb_grpc.InferenceServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as info:
+            list(
+                stub.Generate(
+                    pb.GenerateRequest(messages=[pb.Message(role=pb.ROLE_USER, content="hi")], model="nope")
+                )
+            )
+    trailers = dict(info.value.trailing_metadata())  # type: ignore[attr-defined]
+    encoded = base64.b64encode(trailers[STATUS_DETAILS_KEY]).decode().rstrip("=")
+    result = gptoss("explain-error", "--json", stdin=f"< Grpc-Status-Details-Bin: {encoded}\n")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert (data["code"], data["reason"], data["domain"]) == ("NOT_FOUND", "MODEL_NOT_FOUND", ERROR_DOMAIN)
+    assert data["metadata"]["param"] == "model" and data["exit_code"] == 9
 
 
 def test_chat_shows_tool_calls(scripted_server: Callable[..., ServerThread], tmp_path: Path) -> None:

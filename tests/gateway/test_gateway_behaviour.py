@@ -10,9 +10,9 @@ import grpc
 import httpx
 import openai
 import pytest
+from gptoss.balancing import channel_target
 
 from gateway._auth import ApiKeys, key_identity
-from gateway._backend import channel_target
 from tests.clients.fake_service import Fail, FakeServer, Reply, content, done
 from tests.support.gateway_process import GatewayProcess
 from tests.support.gateway_thread import GatewayThread

@@ -185,90 +185,12 @@ def test_tool_call_round_trip_history(client: openai.OpenAI, model_id: str) -> N
     assert response.status in ("completed", "incomplete")
 
 
-# --- errors from the real service ------------------------------------------------------------------
-
-
-def test_unknown_model(client: openai.OpenAI) -> None:
-    with pytest.raises(openai.NotFoundError) as info:
-        client.chat.completions.create(model="gpt-4-nope", messages=USER, max_tokens=4)
-    assert info.value.code == "model_not_found" and info.value.param == "model"
-    with pytest.raises(openai.NotFoundError):
-        client.responses.create(model="gpt-4-nope", input="x", stream=True)
-
-
-def test_context_too_long(client: openai.OpenAI, model_id: str) -> None:
-    long = "hello " * 5000  # ~5000 tokens > the 4096-token context of cpu-tiny
-    for stream in (False, True):
-        with pytest.raises(openai.BadRequestError) as info:
-            client.chat.completions.create(
-                model=model_id, messages=[{"role": "user", "content": long}], stream=stream
-            )
-        assert info.value.code == "context_length_exceeded" and info.value.param == "messages"
-    with pytest.raises(openai.BadRequestError) as info:
-        client.chat.completions.create(model=model_id, messages=USER, max_tokens=4095)
-    assert info.value.code == "context_length_exceeded"
-
-
-def test_bad_tool_schema(client: openai.OpenAI, model_id: str) -> None:
-    tool: Any = {"type": "function", "function": {"name": "f", "parameters": {"type": "string"}}}
-    with pytest.raises(openai.BadRequestError) as info:
-        client.chat.completions.create(model=model_id, messages=USER, tools=[tool], max_tokens=4)
-    assert info.value.param == "tools[0].parameters"
-
-
-@pytest.mark.parametrize(
-    ("extra", "param"),
-    [
-        ({"temperature": 2.5}, "temperature"),
-        ({"top_p": 1.5}, "top_p"),
-        ({"max_tokens": -1}, "max_tokens"),
-        ({"frequency_penalty": 3}, "frequency_penalty"),
-        ({"n": 2}, "n"),
-        ({"response_format": {"type": "json_object"}}, "response_format"),
-        ({"stop": ["a", ""]}, "stop"),
-    ],
-)
-def test_out_of_range_and_unsupported(
-    client: openai.OpenAI, model_id: str, extra: dict[str, Any], param: str
-) -> None:
-    with pytest.raises(openai.BadRequestError) as info:
-        client.chat.completions.create(model=model_id, messages=USER, **extra)
-    assert info.value.param == param
-
-
-def test_request_shape_errors(live_gateway: GatewayThread, client: openai.OpenAI, model_id: str) -> None:
-    url = live_gateway.url + "/v1/chat/completions"
-    assert httpx.post(url, content=b"{nope", headers={"content-type": "application/json"}).status_code == 400
-    for body in ({"model": model_id}, {"model": model_id, "messages": []}):
-        response = httpx.post(url, json=body)
-        assert response.status_code == 400 and response.json()["error"]["param"] == "messages"
-    with pytest.raises(openai.BadRequestError) as info:
-        client.responses.create(model=model_id, input="x", previous_response_id="resp_123")
-    assert info.value.param == "previous_response_id"
-
-
-def test_auth_on(live_server: ServerThread, start_gateway: Any, model_id: str) -> None:
-    gateway = start_gateway([live_server.target], api_keys=["sk-test"])
-    denied = openai.OpenAI(base_url=gateway.url + "/v1", api_key="sk-wrong", max_retries=0)
-    with pytest.raises(openai.AuthenticationError):
-        denied.chat.completions.create(model=model_id, messages=USER, max_tokens=2)
-    with pytest.raises(openai.AuthenticationError):
-        denied.models.list()
-    allowed = openai.OpenAI(base_url=gateway.url + "/v1", api_key="sk-test", max_retries=0)
-    assert allowed.chat.completions.create(model=model_id, messages=USER, max_tokens=2).usage is not None
-
-
 def test_ops_endpoints(live_gateway: GatewayThread) -> None:
     assert httpx.get(live_gateway.url + "/health").json() == {"status": "ok"}
     assert httpx.get(live_gateway.url + "/ready").json() == {"status": "ready"}
     assert "gptoss_gateway_requests_total" in httpx.get(live_gateway.url + "/metrics").text
 
 
-# Known flake, root cause not found: about 1 full-suite run in 2-3 (never alone), the request is not
-# seen in the engine within 30 s of the SSE commit. `ignore_eos` below removed one way for that to
-# happen (an early stop token) but not the flake. The assertion message records the engine's and the
-# service's counts for the next look.
-@pytest.mark.flaky(reruns=4)
 def test_disconnect_cancels_the_engine_request(
     live_gateway: GatewayThread, live_server: ServerThread, model_id: str
 ) -> None:
@@ -288,13 +210,19 @@ def test_disconnect_cancels_the_engine_request(
     with httpx.Client(base_url=live_gateway.url, timeout=60) as http:
         with http.stream("POST", "/v1/chat/completions", json=body) as response:
             assert response.status_code == 200
-            next(response.iter_lines())  # the role chunk (sent at the latest after the commit timeout)
+            # Keep the iterator: `next(response.iter_lines())` drops it at once, and closing that
+            # generator closes the stream, i.e. disconnects before the check below (the old flake:
+            # the test then only passed when it caught the request before the abort landed).
+            lines = response.iter_lines()
+            next(lines)  # the role chunk (sent at the latest after the commit timeout)
             # The stream is committed after at most 1 s, possibly before the request reaches the
             # engine; what matters here is that the running request is aborted on disconnect.
             assert wait_until(lambda: engine.num_unfinished_requests() == 1, timeout=30), (
                 f"engine requests: {engine.num_unfinished_requests()}, service streams: "
                 f"{live_server.service.state.active_streams if live_server.service else None}"
             )
+            time.sleep(0.5)  # still connected: the request must keep running
+            assert engine.num_unfinished_requests() == 1, "cancelled while the client is still connected"
         closed = time.monotonic()
     assert wait_until(lambda: engine.num_unfinished_requests() == 0, timeout=5), (
         "engine request still running"

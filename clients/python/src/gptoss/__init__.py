@@ -10,8 +10,17 @@ Generated stubs live in `gptoss.v1` (inference_pb2, inference_pb2_grpc).
 
 from gptoss.aio import AsyncClient, AsyncEventStream
 from gptoss.build import GenerateOptions, build_count_tokens_request, build_generate_request
+from gptoss.calls import CallOptions, CountTokensCall, GenerateCall
 from gptoss.client import Client, EventStream
-from gptoss.connection import DEFAULT_TARGET, NO_RETRY, SERVICE_NAME, RetryPolicy, TlsConfig
+from gptoss.connection import (
+    DEFAULT_TARGET,
+    NO_RETRY,
+    SERVICE_NAME,
+    ClientOptions,
+    RetryPolicy,
+    TlsConfig,
+)
+from gptoss.contract import READINESS_SERVICE
 from gptoss.errors import (
     AuthenticationError,
     ContextLengthExceededError,
@@ -23,7 +32,10 @@ from gptoss.errors import (
     PermissionDeniedError,
     RequestCancelledError,
     ServerError,
+    StatusDetails,
     UnavailableError,
+    decode_status_details,
+    from_rpc_error,
 )
 from gptoss.events import (
     ContentDelta,
@@ -38,24 +50,30 @@ from gptoss.events import (
     Usage,
 )
 from gptoss.info import ModelInfo, ServingStatus, TokenCount
-from gptoss.result import Completion, ToolCall
+from gptoss.result import Completion, CompletionBuilder, ToolCall, unsent_arguments
 
 __all__ = [
     "DEFAULT_TARGET",
     "NO_RETRY",
+    "READINESS_SERVICE",
     "SERVICE_NAME",
     "AsyncClient",
     "AsyncEventStream",
     "AuthenticationError",
+    "CallOptions",
     "Client",
+    "ClientOptions",
     "Completion",
+    "CompletionBuilder",
     "ContentDelta",
     "ContextLengthExceededError",
+    "CountTokensCall",
     "DeadlineExceededError",
     "Done",
     "Event",
     "EventStream",
     "FinishReason",
+    "GenerateCall",
     "GenerateOptions",
     "GptossError",
     "InvalidRequestError",
@@ -68,6 +86,7 @@ __all__ = [
     "RetryPolicy",
     "ServerError",
     "ServingStatus",
+    "StatusDetails",
     "Timings",
     "TlsConfig",
     "TokenCount",
@@ -79,4 +98,7 @@ __all__ = [
     "Usage",
     "build_count_tokens_request",
     "build_generate_request",
+    "decode_status_details",
+    "from_rpc_error",
+    "unsent_arguments",
 ]

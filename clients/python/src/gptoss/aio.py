@@ -1,11 +1,16 @@
-"""Asynchronous client (grpc.aio): the same API as `gptoss.Client`, with `async` methods."""
+"""The one client implementation (grpc.aio); `gptoss.Client` is a blocking facade over it.
+
+Typed events, per-call deadlines and metadata, retries of UNAVAILABLE only before the first event
+(after it, a retry could repeat output the caller already used), and cancellation that reaches
+the server: aclose(), cancel(), or cancelling the task that reads.
+"""
 # ruff: noqa: ASYNC109  -- `timeout` is the gRPC deadline, passed to the call like grpc.aio does.
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from types import TracebackType
 from typing import Any, TypeVar, Unpack
 
@@ -13,24 +18,20 @@ import grpc
 import grpc.aio
 from grpc_health.v1 import health_pb2_grpc
 
-from gptoss.build import (
-    CountTokensOptions,
-    GenerateOptions,
-    resolve_count_tokens_request,
-    resolve_generate_request,
-)
+from gptoss.build import resolve_count_tokens_request, resolve_generate_request
+from gptoss.calls import CallOptions, CountTokensCall, GenerateCall
 from gptoss.connection import (
     DEFAULT_TARGET,
-    SERVICE_NAME,
+    ClientOptions,
     Metadata,
     RetryPolicy,
-    TlsConfig,
     call_metadata,
     channel_args,
     deadline_after,
     remaining,
     resolve_tls,
 )
+from gptoss.contract import READINESS_SERVICE
 from gptoss.errors import GptossError, UnavailableError, from_rpc_error
 from gptoss.events import Event, event_from_proto
 from gptoss.info import ModelInfo, ServingStatus, TokenCount, health_request
@@ -100,41 +101,39 @@ class AsyncEventStream(AsyncIterator[Event]):
 
 
 class AsyncClient:
-    """asyncio client for gptoss.v1.InferenceService; see `gptoss.Client` for the options.
+    """asyncio client for gptoss.v1.InferenceService; options: see `gptoss.connection.ClientOptions`.
 
-    Create it inside the event loop that uses it (grpc.aio channels are bound to one loop).
+    Pass `channel` to use a channel you built (it is not closed by `close()`); otherwise one is made
+    from `target`, `tls` and `channel_options`. Create the client inside the event loop that uses it
+    (grpc.aio channels are bound to one loop).
     """
 
     def __init__(
         self,
         target: str = DEFAULT_TARGET,
         *,
-        api_key: str | None = None,
-        tls: TlsConfig | bool | None = None,
-        timeout: float | None = None,
-        retry: RetryPolicy | None = None,
-        wait_for_ready: bool = False,
-        channel_options: Sequence[tuple[str, Any]] = (),
         channel: grpc.aio.Channel | None = None,
+        **options: Unpack[ClientOptions],
     ) -> None:
-        tls_config = resolve_tls(tls)
+        tls_config = resolve_tls(options.get("tls"))
         self.target = target
-        self._api_key = api_key
-        self._timeout = timeout
-        self._retry = retry or RetryPolicy()
-        self._wait_for_ready = wait_for_ready
+        self._api_key = options.get("api_key")
+        self._timeout = options.get("timeout")
+        self._retry = options.get("retry") or RetryPolicy()
+        self._wait_for_ready = options.get("wait_for_ready", False)
         self._owns_channel = channel is None
         if channel is None:
-            options = channel_args(tls_config, channel_options)
+            args = channel_args(tls_config, options.get("channel_options", ()))
             if tls_config is not None:
-                channel = grpc.aio.secure_channel(target, tls_config.credentials(), options=options)
+                channel = grpc.aio.secure_channel(target, tls_config.credentials(), options=args)
             else:
-                channel = grpc.aio.insecure_channel(target, options=options)
+                channel = grpc.aio.insecure_channel(target, options=args)
         self._channel = channel
         self._stub = pb_grpc.InferenceServiceStub(channel)
         self._health = health_pb2_grpc.HealthStub(channel)
 
     async def close(self) -> None:
+        """Close the channel this client made (a channel passed in stays open)."""
         if self._owns_channel:
             await self._channel.close()
 
@@ -148,36 +147,23 @@ class AsyncClient:
 
     # -- Generate ---------------------------------------------------------------------------------
 
-    def generate(
-        self,
-        request: Any | None = None,
-        /,
-        *,
-        timeout: float | None = None,
-        request_id: str | None = None,
-        metadata: Metadata | None = None,
-        **options: Unpack[GenerateOptions],
-    ) -> AsyncEventStream:
-        """Stream one assistant turn: `async for event in client.generate(messages=[...])`."""
-        proto = resolve_generate_request(request, request_id, options)
+    def generate(self, request: Any | None = None, /, **options: Unpack[GenerateCall]) -> AsyncEventStream:
+        """Stream one assistant turn: `async for event in client.generate(messages=[...])`.
+
+        Pass a ready GenerateRequest, or keyword options (messages=..., max_tokens=...); plus
+        timeout, request_id and metadata for the call.
+        """
+        timeout = options.pop("timeout", None)
+        metadata = options.pop("metadata", None)
+        proto = resolve_generate_request(request, options.pop("request_id", None), options)
         rid = proto.request_id
         md = call_metadata(self._api_key, rid, metadata)
         slot = _CallSlot()
         return AsyncEventStream(self._events(proto, self._timeout_for(timeout), md, rid, slot), rid, slot)
 
-    async def complete(
-        self,
-        request: Any | None = None,
-        /,
-        *,
-        timeout: float | None = None,
-        request_id: str | None = None,
-        metadata: Metadata | None = None,
-        **options: Unpack[GenerateOptions],
-    ) -> Completion:
-        """Generate and collect the whole turn."""
-        stream = self.generate(request, timeout=timeout, request_id=request_id, metadata=metadata, **options)
-        return await stream.collect()
+    async def complete(self, request: Any | None = None, /, **options: Unpack[GenerateCall]) -> Completion:
+        """Generate and collect the whole turn (reasoning, content, tool calls, usage, timings)."""
+        return await self.generate(request, **options).collect()
 
     async def _events(
         self, request: Any, timeout: float | None, metadata: Metadata, request_id: str, slot: _CallSlot
@@ -216,32 +202,32 @@ class AsyncClient:
 
     # -- unary calls -------------------------------------------------------------------------------
 
-    async def model_info(
-        self, *, timeout: float | None = None, metadata: Metadata | None = None
-    ) -> ModelInfo:
-        response = await self._unary(self._stub.GetModelInfo, pb.GetModelInfoRequest(), timeout, metadata)
+    async def model_info(self, **options: Unpack[CallOptions]) -> ModelInfo:
+        """The served model and its limits."""
+        response = await self._unary(self._stub.GetModelInfo, pb.GetModelInfoRequest(), options)
         return ModelInfo.from_proto(response)
 
     async def count_tokens(
-        self,
-        request: Any | None = None,
-        /,
-        *,
-        timeout: float | None = None,
-        metadata: Metadata | None = None,
-        **options: Unpack[CountTokensOptions],
+        self, request: Any | None = None, /, **options: Unpack[CountTokensCall]
     ) -> TokenCount:
+        """The Harmony-rendered prompt length of a conversation (or of a GenerateRequest)."""
+        call = CallOptions(timeout=options.pop("timeout", None), metadata=options.pop("metadata", None))
         proto = resolve_count_tokens_request(request, options)
-        return TokenCount.from_proto(await self._unary(self._stub.CountTokens, proto, timeout, metadata))
+        return TokenCount.from_proto(await self._unary(self._stub.CountTokens, proto, call))
 
-    async def health(self, service: str = SERVICE_NAME, *, timeout: float | None = None) -> ServingStatus:
-        response = await self._unary(self._health.Check, health_request(service), timeout, None)
+    async def health(
+        self, service: str = READINESS_SERVICE, *, timeout: float | None = None
+    ) -> ServingStatus:
+        """grpc.health.v1 status: "" is liveness, READINESS_SERVICE is readiness (engine loaded)."""
+        response = await self._unary(
+            self._health.Check, health_request(service), CallOptions(timeout=timeout)
+        )
         return ServingStatus.from_proto(response.status)
 
     async def wait_until_ready(
-        self, timeout: float = 120.0, *, service: str = SERVICE_NAME, poll_s: float = 0.5
+        self, timeout: float = 120.0, *, service: str = READINESS_SERVICE, poll_s: float = 0.5
     ) -> None:
-        """Wait until readiness is SERVING; UnavailableError when `timeout` runs out first."""
+        """Wait until `service` is SERVING; UnavailableError when `timeout` runs out first."""
         deadline = time.monotonic() + timeout
         last = "no answer"
         while True:
@@ -254,21 +240,15 @@ class AsyncClient:
             except GptossError as exc:
                 last = str(exc)
             if time.monotonic() + poll_s >= deadline:
-                raise UnavailableError(f"{self.target} not ready after {timeout:.0f}s ({last})")
+                raise UnavailableError(f"{self.target} not ready after {timeout:g}s ({last})")
             await asyncio.sleep(poll_s)
 
     def _timeout_for(self, timeout: float | None) -> float | None:
         return self._timeout if timeout is None else timeout
 
-    async def _unary(
-        self,
-        method: Callable[..., Awaitable[T]],
-        request: Any,
-        timeout: float | None,
-        metadata: Metadata | None,
-    ) -> T:
-        deadline = deadline_after(self._timeout_for(timeout))
-        md = call_metadata(self._api_key, None, metadata)
+    async def _unary(self, method: Callable[..., Awaitable[T]], request: Any, options: CallOptions) -> T:
+        deadline = deadline_after(self._timeout_for(options.get("timeout")))
+        md = call_metadata(self._api_key, None, options.get("metadata"))
         attempt = 0
         while True:
             attempt += 1

@@ -1,85 +1,71 @@
-"""Synchronous client (grpc): typed events, deadlines, retries before the first event, cancellation."""
+"""Blocking client: a thin facade over `AsyncClient`, run on a private event loop thread.
+
+Every request, retry, deadline, metadata and error rule lives in `gptoss.aio`; this module only
+moves calls and events across the thread boundary, so the two clients cannot drift apart
+(tests/clients/test_client_surface.py proves their public surfaces match).
+"""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Generator, Iterator, Sequence
+import asyncio
+from collections.abc import Iterator
 from types import TracebackType
-from typing import Any, TypeVar, Unpack
+from typing import Any, Unpack
 
-import grpc
-from grpc_health.v1 import health_pb2_grpc
-
-from gptoss.build import (
-    CountTokensOptions,
-    GenerateOptions,
-    resolve_count_tokens_request,
-    resolve_generate_request,
-)
-from gptoss.connection import (
-    DEFAULT_TARGET,
-    SERVICE_NAME,
-    Metadata,
-    RetryPolicy,
-    TlsConfig,
-    call_metadata,
-    channel_args,
-    deadline_after,
-    remaining,
-    resolve_tls,
-)
-from gptoss.errors import GptossError, UnavailableError, from_rpc_error
-from gptoss.events import Event, event_from_proto
-from gptoss.info import ModelInfo, ServingStatus, TokenCount, health_request
-from gptoss.result import Completion, CompletionBuilder
-from gptoss.v1 import inference_pb2 as pb
-from gptoss.v1 import inference_pb2_grpc as pb_grpc
-
-T = TypeVar("T")
-
-
-class _CallSlot:
-    """The stream's in-flight call, so another thread can cancel it while the reader is blocked."""
-
-    def __init__(self) -> None:
-        self.call: Any = None
-        self.cancelled = False
-
-    def cancel(self) -> None:
-        self.cancelled = True
-        if self.call is not None:
-            self.call.cancel()
+from gptoss._loop import LoopThread
+from gptoss.aio import AsyncClient, AsyncEventStream
+from gptoss.calls import CallOptions, CountTokensCall, GenerateCall
+from gptoss.connection import DEFAULT_TARGET, ClientOptions
+from gptoss.contract import READINESS_SERVICE
+from gptoss.events import Event
+from gptoss.info import ModelInfo, ServingStatus, TokenCount
+from gptoss.result import Completion
 
 
 class EventStream(Iterator[Event]):
     """The events of one Generate call. Closing it (or leaving its `with` block) cancels the RPC."""
 
-    def __init__(self, events: Generator[Event, None, None], request_id: str, slot: _CallSlot) -> None:
-        self._events = events
-        self._slot = slot
-        self.request_id = request_id
+    def __init__(self, stream: AsyncEventStream, loop: LoopThread) -> None:
+        self._stream = stream
+        self._loop = loop
+        self._reading: asyncio.Task[Any] | None = None
+        self.request_id = stream.request_id
 
     def __iter__(self) -> EventStream:
         return self
 
     def __next__(self) -> Event:
-        return next(self._events)
+        event = self._loop.run(self._next())
+        if event is None:
+            raise StopIteration
+        return event
+
+    async def _next(self) -> Event | None:
+        """The next event, None at the end (StopAsyncIteration must not cross the thread boundary)."""
+        self._reading = asyncio.current_task()
+        try:
+            return await anext(self._stream)
+        except StopAsyncIteration:
+            return None
 
     def close(self) -> None:
         """Stop reading; cancels the call on the server if it is still running."""
-        self._events.close()
+        self._loop.run(self._aclose())
+
+    async def _aclose(self) -> None:
+        reading = self._reading
+        if reading is not None and not reading.done():  # a read interrupted by Ctrl-C: let it unwind
+            reading.cancel()
+            await asyncio.wait([reading])
+        await self._stream.aclose()
 
     def cancel(self) -> None:
         """Cancel from any thread (e.g. a watchdog) while another thread reads; the reader's loop ends."""
-        self._slot.cancel()
+        self._loop.call_soon(self._stream.cancel)
 
     def collect(self) -> Completion:
         """Read the rest of the stream into one Completion."""
-        builder = CompletionBuilder()
-        with self:
-            for event in self:
-                builder.add(event)
-        return builder.result()
+        return self._loop.run(self._stream.collect())
 
     def __enter__(self) -> EventStream:
         return self
@@ -90,46 +76,30 @@ class EventStream(Iterator[Event]):
         self.close()
 
 
-class Client:
-    """Blocking client for gptoss.v1.InferenceService.
+async def _open(target: str, options: ClientOptions) -> AsyncClient:
+    return AsyncClient(target, **options)  # inside the loop: a grpc.aio channel binds to it
 
-    `timeout` is the default per-call deadline in seconds (None: no deadline); every method takes
-    its own `timeout` too. UNAVAILABLE is retried per `retry`, for Generate only until the first
-    event arrived, within the same deadline.
+
+class Client:
+    """Blocking client for gptoss.v1.InferenceService: AsyncClient's methods, without `await`.
+
+    Options: see `gptoss.connection.ClientOptions`. Safe to share between threads.
     """
 
-    def __init__(
-        self,
-        target: str = DEFAULT_TARGET,
-        *,
-        api_key: str | None = None,
-        tls: TlsConfig | bool | None = None,
-        timeout: float | None = None,
-        retry: RetryPolicy | None = None,
-        wait_for_ready: bool = False,
-        channel_options: Sequence[tuple[str, Any]] = (),
-        channel: grpc.Channel | None = None,
-    ) -> None:
-        tls_config = resolve_tls(tls)
+    def __init__(self, target: str = DEFAULT_TARGET, **options: Unpack[ClientOptions]) -> None:
         self.target = target
-        self._api_key = api_key
-        self._timeout = timeout
-        self._retry = retry or RetryPolicy()
-        self._wait_for_ready = wait_for_ready
-        self._owns_channel = channel is None
-        if channel is None:
-            options = channel_args(tls_config, channel_options)
-            if tls_config is not None:
-                channel = grpc.secure_channel(target, tls_config.credentials(), options=options)
-            else:
-                channel = grpc.insecure_channel(target, options=options)
-        self._channel = channel
-        self._stub = pb_grpc.InferenceServiceStub(channel)
-        self._health = health_pb2_grpc.HealthStub(channel)
+        self._loop = LoopThread()
+        try:
+            self._async = self._loop.run(_open(target, options))
+        except BaseException:
+            self._loop.stop()
+            raise
 
     def close(self) -> None:
-        if self._owns_channel:
-            self._channel.close()
+        """Close the channel and stop the client's loop thread (idempotent)."""
+        if not self._loop.loop.is_closed():
+            self._loop.run(self._async.close())
+            self._loop.stop()
 
     def __enter__(self) -> Client:
         return self
@@ -139,134 +109,28 @@ class Client:
     ) -> None:
         self.close()
 
-    # -- Generate ---------------------------------------------------------------------------------
-
-    def generate(
-        self,
-        request: Any | None = None,
-        /,
-        *,
-        timeout: float | None = None,
-        request_id: str | None = None,
-        metadata: Metadata | None = None,
-        **options: Unpack[GenerateOptions],
-    ) -> EventStream:
+    def generate(self, request: Any | None = None, /, **options: Unpack[GenerateCall]) -> EventStream:
         """Stream one assistant turn. Pass a GenerateRequest or keyword options (messages=..., ...)."""
-        proto = resolve_generate_request(request, request_id, options)
-        rid = proto.request_id
-        md = call_metadata(self._api_key, rid, metadata)
-        slot = _CallSlot()
-        return EventStream(self._events(proto, self._timeout_for(timeout), md, rid, slot), rid, slot)
+        return EventStream(self._async.generate(request, **options), self._loop)
 
-    def complete(
-        self,
-        request: Any | None = None,
-        /,
-        *,
-        timeout: float | None = None,
-        request_id: str | None = None,
-        metadata: Metadata | None = None,
-        **options: Unpack[GenerateOptions],
-    ) -> Completion:
+    def complete(self, request: Any | None = None, /, **options: Unpack[GenerateCall]) -> Completion:
         """Generate and collect the whole turn (reasoning, content, tool calls, usage, timings)."""
-        stream = self.generate(request, timeout=timeout, request_id=request_id, metadata=metadata, **options)
-        return stream.collect()
+        return self._loop.run(self._async.complete(request, **options))
 
-    def _events(
-        self, request: Any, timeout: float | None, metadata: Metadata, request_id: str, slot: _CallSlot
-    ) -> Generator[Event, None, None]:
-        deadline = deadline_after(timeout)
-        attempt = 0
-        while not slot.cancelled:
-            attempt += 1
-            call = self._stub.Generate(
-                request, timeout=remaining(deadline), metadata=metadata, wait_for_ready=self._wait_for_ready
-            )
-            slot.call = call
-            if slot.cancelled:  # cancel() raced with the call's creation
-                call.cancel()
-            received = False
-            try:
-                for response in call:
-                    received = True
-                    event = event_from_proto(response)
-                    if event is not None:
-                        yield event
-                return
-            except grpc.RpcError as exc:
-                if slot.cancelled:
-                    return  # our own cancel(): end the stream quietly
-                error = from_rpc_error(exc, request_id=request_id or None)
-                delay = None if received else self._retry.retry_delay(error, attempt, deadline)
-                if delay is None:
-                    raise error from exc
-            finally:
-                # No-op after a normal end; on close() / an exception it cancels the server's work.
-                call.cancel()
-            time.sleep(delay)
-
-    # -- unary calls -------------------------------------------------------------------------------
-
-    def model_info(self, *, timeout: float | None = None, metadata: Metadata | None = None) -> ModelInfo:
+    def model_info(self, **options: Unpack[CallOptions]) -> ModelInfo:
         """The served model and its limits."""
-        response = self._unary(self._stub.GetModelInfo, pb.GetModelInfoRequest(), timeout, metadata)
-        return ModelInfo.from_proto(response)
+        return self._loop.run(self._async.model_info(**options))
 
-    def count_tokens(
-        self,
-        request: Any | None = None,
-        /,
-        *,
-        timeout: float | None = None,
-        metadata: Metadata | None = None,
-        **options: Unpack[CountTokensOptions],
-    ) -> TokenCount:
-        """The Harmony-rendered prompt length of a conversation."""
-        proto = resolve_count_tokens_request(request, options)
-        return TokenCount.from_proto(self._unary(self._stub.CountTokens, proto, timeout, metadata))
+    def count_tokens(self, request: Any | None = None, /, **options: Unpack[CountTokensCall]) -> TokenCount:
+        """The Harmony-rendered prompt length of a conversation (or of a GenerateRequest)."""
+        return self._loop.run(self._async.count_tokens(request, **options))
 
-    def health(self, service: str = SERVICE_NAME, *, timeout: float | None = None) -> ServingStatus:
-        """grpc.health.v1 status: "" is liveness, the service name is readiness (engine loaded)."""
-        response = self._unary(self._health.Check, health_request(service), timeout, None)
-        return ServingStatus.from_proto(response.status)
+    def health(self, service: str = READINESS_SERVICE, *, timeout: float | None = None) -> ServingStatus:
+        """grpc.health.v1 status: "" is liveness, READINESS_SERVICE is readiness (engine loaded)."""
+        return self._loop.run(self._async.health(service, timeout=timeout))
 
     def wait_until_ready(
-        self, timeout: float = 120.0, *, service: str = SERVICE_NAME, poll_s: float = 0.5
+        self, timeout: float = 120.0, *, service: str = READINESS_SERVICE, poll_s: float = 0.5
     ) -> None:
-        """Block until readiness is SERVING; UnavailableError when `timeout` runs out first."""
-        deadline = time.monotonic() + timeout
-        last: str = "no answer"
-        while True:
-            left = deadline - time.monotonic()
-            try:
-                status = self.health(service, timeout=max(0.1, min(5.0, left)))
-                if status is ServingStatus.SERVING:
-                    return
-                last = status.value
-            except GptossError as exc:
-                last = str(exc)
-            if time.monotonic() + poll_s >= deadline:
-                raise UnavailableError(f"{self.target} not ready after {timeout:.0f}s ({last})")
-            time.sleep(poll_s)
-
-    def _timeout_for(self, timeout: float | None) -> float | None:
-        return self._timeout if timeout is None else timeout
-
-    def _unary(
-        self, method: Callable[..., T], request: Any, timeout: float | None, metadata: Metadata | None
-    ) -> T:
-        deadline = deadline_after(self._timeout_for(timeout))
-        md = call_metadata(self._api_key, None, metadata)
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return method(
-                    request, timeout=remaining(deadline), metadata=md, wait_for_ready=self._wait_for_ready
-                )
-            except grpc.RpcError as exc:
-                error = from_rpc_error(exc)
-                delay = self._retry.retry_delay(error, attempt, deadline)
-                if delay is None:
-                    raise error from exc
-            time.sleep(delay)
+        """Block until `service` is SERVING; UnavailableError when `timeout` runs out first."""
+        self._loop.run(self._async.wait_until_ready(timeout, service=service, poll_s=poll_s))

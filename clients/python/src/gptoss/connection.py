@@ -7,14 +7,15 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import grpc
 
+from gptoss.contract import READINESS_SERVICE, REQUEST_ID_METADATA
 from gptoss.errors import GptossError
 
 DEFAULT_TARGET = "127.0.0.1:50051"
-SERVICE_NAME = "gptoss.v1.InferenceService"
+SERVICE_NAME = READINESS_SERVICE  # the older name of gptoss.contract.READINESS_SERVICE, kept for callers
 
 Metadata = Sequence[tuple[str, str | bytes]]
 PemSource = bytes | str | Path
@@ -90,6 +91,23 @@ def remaining(deadline: float | None) -> float | None:
 NO_RETRY = RetryPolicy(max_attempts=1)
 
 
+class ClientOptions(TypedDict, total=False):
+    """Constructor options of `Client` and `AsyncClient` (one definition, so the two cannot differ).
+
+    api_key: sent as `authorization: Bearer KEY`. tls: a TlsConfig, True (system roots) or None.
+    timeout: default per-call deadline in seconds (None: none). retry: retries of UNAVAILABLE before
+    the first event (NO_RETRY: none). wait_for_ready: queue calls while the channel connects.
+    channel_options: extra grpc channel arguments (see gptoss.balancing for load balancing).
+    """
+
+    api_key: str | None
+    tls: TlsConfig | bool | None
+    timeout: float | None
+    retry: RetryPolicy | None
+    wait_for_ready: bool
+    channel_options: Sequence[tuple[str, Any]]
+
+
 def resolve_tls(tls: TlsConfig | bool | None) -> TlsConfig | None:
     """True means TLS with system roots; False/None means plaintext."""
     if tls is True:
@@ -111,6 +129,6 @@ def call_metadata(
     if api_key:
         metadata.append(("authorization", f"Bearer {api_key}"))
     if request_id:
-        metadata.append(("x-request-id", request_id))
+        metadata.append((REQUEST_ID_METADATA, request_id))
     metadata.extend(extra or ())
     return metadata

@@ -1,4 +1,9 @@
-"""Fold a stream of events into one Completion (pure, shared by the sync and async clients)."""
+"""The one fold of the event stream into a result: `complete()`, the CLI and the gateway use it.
+
+Pure (no I/O), so it also serves incrementally: feed events one by one with `CompletionBuilder.add`
+and read `result()` at any point. `unsent_arguments` is the one ToolCallDone patch-up, shared with
+streaming code that forwards deltas.
+"""
 
 from __future__ import annotations
 
@@ -61,6 +66,16 @@ class Completion:
         return message
 
 
+def unsent_arguments(sent: str, done: ToolCallDone) -> str:
+    """The tail of a call's final arguments that its deltas did not carry.
+
+    A service may send arguments only in ToolCallDone (or finish them there); a stream that already
+    forwarded `sent` must forward this rest. When the final text does not extend what was sent
+    (it cannot be patched by appending), nothing is added: what was streamed stands.
+    """
+    return done.arguments[len(sent) :] if done.arguments.startswith(sent) else ""
+
+
 @dataclass(slots=True)
 class _PendingCall:
     id: str = ""
@@ -90,7 +105,10 @@ class CompletionBuilder:
             pending.name = pending.name or event.name
             pending.arguments.append(event.arguments_delta)
         elif isinstance(event, ToolCallDone):
-            self._done_calls[event.index] = ToolCall(id=event.id, name=event.name, arguments=event.arguments)
+            pending = self._pending.get(event.index, _PendingCall())
+            self._done_calls[event.index] = ToolCall(
+                id=event.id or pending.id, name=event.name or pending.name, arguments=event.arguments
+            )
         elif isinstance(event, TokenIds):
             self._token_ids.extend(event.token_ids)
         elif isinstance(event, Done):
@@ -98,7 +116,17 @@ class CompletionBuilder:
 
     @property
     def done(self) -> bool:
+        """Whether the Done event arrived (a stream that ended without it is incomplete)."""
         return self._done is not None
+
+    def arguments_sent(self, index: int) -> str:
+        """The argument text the ToolCallDelta events of call `index` carried so far."""
+        pending = self._pending.get(index)
+        return "".join(pending.arguments) if pending is not None else ""
+
+    def unsent_arguments(self, done: ToolCallDone) -> str:
+        """`unsent_arguments` for this stream's call; ask before `add(done)`-ing it or after, alike."""
+        return unsent_arguments(self.arguments_sent(done.index), done)
 
     def result(self) -> Completion:
         """The turn so far; a stream that ended without Done reports finish_reason UNSPECIFIED."""

@@ -1,4 +1,4 @@
-"""The `gptoss` command line: chat, models, count-tokens, health (stdlib argparse only)."""
+"""The `gptoss` command line: chat, models, count-tokens, health, explain-error (stdlib argparse only)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ from collections.abc import Sequence
 
 from gptoss.cli.commands import COMMANDS, Io, UsageError, make_client
 from gptoss.cli.exit_codes import ExitCode, exit_code_for
+from gptoss.cli.explain import explain_error
 from gptoss.cli.parser import build_parser
 from gptoss.errors import (
     AuthenticationError,
     DeadlineExceededError,
     GptossError,
+    NotFoundError,
     PermissionDeniedError,
     UnavailableError,
 )
@@ -30,6 +32,8 @@ def describe_error(error: GptossError, target: str, timeout: float | None) -> st
         return f"authentication failed ({detail}); pass --api-key or set GPTOSS_API_KEY"
     if isinstance(error, PermissionDeniedError):
         return f"permission denied ({detail})"
+    if isinstance(error, NotFoundError) and error.param == "model":
+        return f"{detail}; `gptoss models` shows the served model"
     if isinstance(error, DeadlineExceededError):
         limit = f" after {timeout:g}s" if timeout is not None else ""
         return f"deadline exceeded{limit} ({detail}); raise --timeout"
@@ -42,6 +46,8 @@ def main(argv: Sequence[str] | None = None, io: Io | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if args.command == "explain-error":  # decodes text; no server to connect to
+            return explain_error(args, io)
         with make_client(args) as client:
             return int(COMMANDS[args.command](args, client, io))
     except UsageError as exc:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +17,7 @@ from gptoss.cli.exit_codes import ExitCode
 from gptoss.cli.render import ChatPrinter, Style, color_enabled, completion_json
 from gptoss.client import Client
 from gptoss.connection import TlsConfig
-from gptoss.errors import GptossError
+from gptoss.errors import GptossError, UnavailableError
 from gptoss.events import FinishReason
 from gptoss.info import ServingStatus
 from gptoss.result import Completion, CompletionBuilder
@@ -213,7 +213,7 @@ def _repl(args: argparse.Namespace, client: Client, io: Io, preamble: list[dict[
 
 def models(args: argparse.Namespace, client: Client, io: Io) -> int:
     info = client.model_info(timeout=_unary_timeout(args))
-    _print_record(dataclasses.asdict(info), args, io)
+    print_record(dataclasses.asdict(info), args, io)
     return ExitCode.OK
 
 
@@ -225,11 +225,11 @@ def count_tokens(args: argparse.Namespace, client: Client, io: Io) -> int:
     count = client.count_tokens(
         messages=messages, timeout=_unary_timeout(args), **_conversation_options(args)
     )
-    _print_record(dataclasses.asdict(count), args, io)
+    print_record(dataclasses.asdict(count), args, io)
     return ExitCode.OK
 
 
-def _print_record(data: dict[str, object], args: argparse.Namespace, io: Io) -> None:
+def print_record(data: dict[str, object], args: argparse.Namespace, io: Io) -> None:
     """One result: a JSON object with --json, else `key: value` lines."""
     if args.json:
         io.stdout.write(json.dumps(data) + "\n")
@@ -237,25 +237,14 @@ def _print_record(data: dict[str, object], args: argparse.Namespace, io: Io) -> 
         io.stdout.writelines(f"{key}: {value}\n" for key, value in data.items())
 
 
-def _poll_health(client: Client, service: str, timeout: float, wait_s: float) -> ServingStatus:
-    """One check, or with --wait: poll until SERVING; the last status (or error) once time is up."""
-    deadline = time.monotonic() + wait_s
-    while True:
-        try:
-            status = client.health(service, timeout=timeout)
-        except GptossError:
-            if time.monotonic() >= deadline:
-                raise
-        else:
-            if status is ServingStatus.SERVING or time.monotonic() >= deadline:
-                return status
-        time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
-
-
 def health(args: argparse.Namespace, client: Client, io: Io) -> int:
     """Exit 0 when SERVING, 8 when the server answers otherwise."""
     service = "" if args.liveness else args.service
-    status = _poll_health(client, service, _unary_timeout(args), args.wait or 0.0)
+    if args.wait:
+        # Not ready in time is not an error here: the check below reports the status (or the failure).
+        with contextlib.suppress(UnavailableError):
+            client.wait_until_ready(args.wait, service=service)
+    status = client.health(service, timeout=_unary_timeout(args))
     if args.json:
         io.stdout.write(json.dumps({"service": service, "status": status.value}) + "\n")
     else:

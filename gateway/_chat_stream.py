@@ -1,0 +1,78 @@
+"""The chat stream fold: typed service events -> `chat.completion.chunk` objects, one call per event."""
+
+from __future__ import annotations
+
+from gptoss import ContentDelta, Done, Event, ReasoningDelta, ToolCallDelta, ToolCallDone
+from gptoss.result import unsent_arguments
+
+from gateway._finish import check_finish, finish_reason
+from gateway._translate_chat import Json, usage
+
+
+class ChatStream:
+    """Folds events into chunks; remembers per tool call the argument text already sent."""
+
+    def __init__(self, *, completion_id: str, created: int, model: str, include_usage: bool) -> None:
+        self._base: Json = {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+        }
+        self._include_usage = include_usage
+        self._sent: dict[int, str] = {}  # tool call index -> arguments sent so far
+
+    def _chunk(self, delta: Json, finish: str | None = None) -> Json:
+        chunk: Json = {
+            **self._base,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+        }
+        if self._include_usage:
+            chunk["usage"] = None
+        return chunk
+
+    def start(self) -> Json:
+        """The first chunk announces the role, as OpenAI's does."""
+        return self._chunk({"role": "assistant", "content": ""})
+
+    def on_event(self, event: Event) -> list[Json]:
+        if isinstance(event, ReasoningDelta):
+            return (
+                [self._chunk({"reasoning_content": event.text, "reasoning": event.text})]
+                if event.text
+                else []
+            )
+        if isinstance(event, ContentDelta):
+            return [self._chunk({"content": event.text})] if event.text else []
+        if isinstance(event, ToolCallDelta):
+            return self._tool_call(event.index, event.id, event.name, event.arguments_delta)
+        if isinstance(event, ToolCallDone):
+            sent = self._sent.get(event.index)
+            rest = unsent_arguments(sent or "", event)
+            if sent is None or rest:
+                return self._tool_call(event.index, event.id, event.name, rest)
+            return []
+        if isinstance(event, Done):
+            return self._finish(event)
+        return []  # token ids: not part of a chat answer
+
+    def _tool_call(self, index: int, call_id: str, name: str, arguments: str) -> list[Json]:
+        entry: Json = {"index": index}
+        if index not in self._sent:
+            self._sent[index] = ""
+            entry.update(
+                {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+            )
+        elif arguments:
+            entry["function"] = {"arguments": arguments}
+        else:
+            return []
+        self._sent[index] += arguments
+        return [self._chunk({"tool_calls": [entry]})]
+
+    def _finish(self, done: Done) -> list[Json]:
+        check_finish(done)
+        chunks = [self._chunk({}, finish_reason(done, bool(self._sent)))]
+        if self._include_usage:
+            chunks.append({**self._base, "choices": [], "usage": usage(done.usage)})
+        return chunks

@@ -1,0 +1,145 @@
+"""Responses API objects: output items, the Response, and a whole Response from the client's fold."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+from gptoss import Completion, FinishReason, Usage
+
+from gateway._finish import check_finish
+from gateway._responses_schema import FunctionTool, ResponsesRequest
+from gateway._translate_common import new_id
+
+Json = dict[str, object]
+ItemKind = Literal["reasoning", "message", "function_call"]
+ID_PREFIX: dict[ItemKind, str] = {"reasoning": "rs_", "message": "msg_", "function_call": "fc_"}
+
+
+def usage(u: Usage) -> Json:
+    return {
+        "input_tokens": u.prompt_tokens,
+        "input_tokens_details": {"cached_tokens": u.cached_tokens, "cache_write_tokens": 0},
+        "output_tokens": u.completion_tokens,
+        "output_tokens_details": {"reasoning_tokens": u.reasoning_tokens},
+        "total_tokens": u.total_tokens,
+    }
+
+
+def output_text(text: str) -> Json:
+    return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+
+
+def _tool_json(tool: FunctionTool) -> Json:
+    return {
+        "type": "function",
+        "name": tool.name,
+        "description": tool.description,
+        "parameters": tool.parameters,
+        "strict": tool.strict if tool.strict is not None else False,
+    }
+
+
+@dataclass
+class Item:
+    """An output item (under construction while streaming)."""
+
+    kind: ItemKind
+    output_index: int
+    id: str
+    text: str = ""
+    call_id: str = ""
+    name: str = ""
+    status: str = "in_progress"
+
+    def json(self) -> Json:
+        finished = self.status != "in_progress"
+        if self.kind == "reasoning":
+            return {
+                "id": self.id,
+                "type": "reasoning",
+                "summary": [],
+                "content": [{"type": "reasoning_text", "text": self.text}] if finished else [],
+                "status": self.status,
+            }
+        if self.kind == "message":
+            return {
+                "id": self.id,
+                "type": "message",
+                "role": "assistant",
+                "status": self.status,
+                "content": [output_text(self.text)] if finished else [],
+            }
+        return {
+            "id": self.id,
+            "type": "function_call",
+            "call_id": self.call_id,
+            "name": self.name,
+            "arguments": self.text,
+            "status": self.status,
+        }
+
+
+def response_object(
+    req: ResponsesRequest,
+    response_id: str,
+    created_at: int,
+    status: str,
+    items: list[Item],
+    used: Usage | None,
+) -> Json:
+    """The Response: the request's echoed settings plus what was generated."""
+    choice = req.tool_choice if req.tool_choice is not None else "auto"
+    return {
+        "id": response_id,
+        "object": "response",
+        "created_at": created_at,
+        "status": status,
+        "completed_at": int(time.time()) if status == "completed" else None,
+        "model": req.model,
+        "output": [item.json() for item in items],
+        "error": None,
+        "incomplete_details": {"reason": "max_output_tokens"} if status == "incomplete" else None,
+        "instructions": req.instructions,
+        "max_output_tokens": req.max_output_tokens,
+        "metadata": req.metadata or {},
+        "parallel_tool_calls": req.parallel_tool_calls if req.parallel_tool_calls is not None else True,
+        "previous_response_id": None,
+        "reasoning": {"effort": req.reasoning.effort if req.reasoning is not None else None, "summary": None},
+        "store": False,
+        "temperature": req.temperature,
+        "top_p": req.top_p,
+        "text": {"format": {"type": "text"}},
+        "tool_choice": choice if isinstance(choice, str) else choice.model_dump(),
+        "tools": [_tool_json(t) for t in req.tools or []],
+        "truncation": "disabled",
+        "usage": usage(used) if used is not None else None,
+        "user": req.user,
+    }
+
+
+def whole_response(req: ResponsesRequest, response_id: str, turn: Completion | None) -> Json:
+    """The non-streaming Response for a turn the client's fold collected (None: no Done came)."""
+    ended = check_finish(turn)
+    status = "incomplete" if ended.finish_reason is FinishReason.LENGTH else "completed"
+    pieces: list[tuple[ItemKind, str, str, str]] = []
+    if ended.reasoning:
+        pieces.append(("reasoning", ended.reasoning, "", ""))
+    if ended.content:
+        pieces.append(("message", ended.content, "", ""))
+    pieces += [("function_call", call.arguments, call.id, call.name) for call in ended.tool_calls]
+    last = len(pieces) - 1  # as when streaming: a cut-off turn leaves only its last item incomplete
+    items = [
+        Item(
+            kind,
+            index,
+            new_id(ID_PREFIX[kind]),
+            text,
+            call_id,
+            name,
+            status if index == last else "completed",
+        )
+        for index, (kind, text, call_id, name) in enumerate(pieces)
+    ]
+    return response_object(req, response_id, int(time.time()), status, items, ended.usage)
