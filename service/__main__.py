@@ -37,9 +37,18 @@ async def serve(settings: Settings) -> int:
     return service.exit_code
 
 
+_KEY_FLAGS = ("--api-keys", "--trusted-gateway-keys")
+
+
 def main(argv: list[str] | None = None) -> int:
-    settings = load_settings(sys.argv[1:] if argv is None else argv)
+    args = sys.argv[1:] if argv is None else argv
+    settings = load_settings(args)
     configure_logging(settings.log_level)
+    if any(arg.split("=", 1)[0] in _KEY_FLAGS for arg in args):
+        log.warning(
+            "API keys given on the command line are visible to every local user (/proc/*/cmdline): "
+            "use GPTOSS_API_KEYS, GPTOSS_TRUSTED_GATEWAY_KEYS or GPTOSS_API_KEY_FILE"
+        )
     configure_tracing(settings.otel_exporter)
     log.info("starting", extra={"settings": settings.public_summary()})
     try:

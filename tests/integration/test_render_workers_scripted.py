@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 from collections.abc import Callable
@@ -12,8 +13,8 @@ from gptoss.v1 import inference_pb2 as pb
 from gptoss.v1 import inference_pb2_grpc
 
 from service.config import Settings
-from service.prompt_renderer import INLINE_BELOW_CHARS
-from service.validation import plan_generate
+from service.planner import RequestPlanner
+from service.prompt_renderer import INLINE_BELOW_CHARS, PromptRenderer
 from tests.integration.test_generate_live import assert_well_formed, error_info
 from tests.support.server_thread import ServerThread
 
@@ -39,7 +40,8 @@ def test_long_prompt_renders_in_a_worker_exactly_as_inline(scripted_server: Serv
     ]
     request = pb.GenerateRequest(messages=messages, tools=[TOOL], max_tokens=1, request_id="pooled-1")
     assert_well_formed(_generate(server, request))
-    expected = plan_generate(request, Settings(profile="cpu-tiny")).prompt_token_ids
+    planner = RequestPlanner(Settings(profile="cpu-tiny"), PromptRenderer(workers=0))
+    expected = asyncio.run(planner.plan_generate(request, "pooled-1", "")).prompt_token_ids
     assert server.service.state.engine.prompts[-1] == expected  # type: ignore[union-attr, attr-defined]
 
 

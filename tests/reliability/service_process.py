@@ -20,10 +20,11 @@ from pathlib import Path
 
 import grpc
 import psutil
+from gptoss.contract import READINESS_SERVICE
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 ROOT = Path(__file__).resolve().parents[2]
-READINESS = "gptoss.v1.InferenceService"
+READINESS = READINESS_SERVICE
 _LISTENING = re.compile(r"gRPC listening on ([\d.]+):(\d+)")
 _METRICS = re.compile(r"Prometheus metrics on http://([\d.]+):(\d+)/metrics")
 
