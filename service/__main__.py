@@ -40,15 +40,20 @@ async def serve(settings: Settings) -> int:
 _KEY_FLAGS = ("--api-keys", "--trusted-gateway-keys")
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    settings = load_settings(args)
-    configure_logging(settings.log_level)
+def warn_about_keys_in_argv(args: list[str]) -> None:
+    """A key on the command line shows in /proc/*/cmdline and `ps`: steer operators to env or a file."""
     if any(arg.split("=", 1)[0] in _KEY_FLAGS for arg in args):
         log.warning(
             "API keys given on the command line are visible to every local user (/proc/*/cmdline): "
             "use GPTOSS_API_KEYS, GPTOSS_TRUSTED_GATEWAY_KEYS or GPTOSS_API_KEY_FILE"
         )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    settings = load_settings(args)
+    configure_logging(settings.log_level)
+    warn_about_keys_in_argv(args)
     configure_tracing(settings.otel_exporter)
     log.info("starting", extra={"settings": settings.public_summary()})
     try:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from gptoss.limits import MAX_REQUEST_ID_LENGTH, MAX_STOP_STRINGS, PRINTABLE_ASCII_PATTERN
 from gptoss.v1 import inference_pb2 as pb
@@ -19,6 +20,9 @@ from service.harmony import ASSISTANT_STOP_TOKENS, ChatMessage, ChatRequest, Too
 from service.harmony.render import ChatRole, Effort, ToolChoiceMode
 from service.sampling import SamplingOptions
 from service.tool_checks import TOOL_NAME, check_tools
+
+if TYPE_CHECKING:
+    from service.planner import GenerationPlan
 
 VOCAB_SIZE = 201088  # o200k_harmony, including Harmony's special tokens
 _PRINTABLE = re.compile(PRINTABLE_ASCII_PATTERN)
@@ -216,7 +220,7 @@ def stop_strings(stop: Sequence[str]) -> tuple[str, ...]:
     return tuple(stop)
 
 
-def __getattr__(name: str) -> object:
+def __getattr__(name: str) -> Callable[[pb.GenerateRequest, Settings], GenerationPlan]:
     """`plan_generate` moved to `service.planner.plan_inline` (validation no longer renders);
     this alias keeps bench/workload.py working until it imports the new name. Remove it then."""
     if name == "plan_generate":

@@ -8,7 +8,7 @@ import grpc
 import pytest
 from google.protobuf import struct_pb2
 from google.rpc import error_details_pb2, status_pb2
-from gptoss.contract import READINESS_SERVICE
+from gptoss.contract import READINESS_SERVICE, STATUS_DETAILS_KEY
 from gptoss.v1 import inference_pb2 as pb
 from gptoss.v1 import inference_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -41,7 +41,7 @@ def assert_well_formed(responses: list[pb.GenerateResponse]) -> pb.Done:
 
 
 def error_info(error: grpc.RpcError) -> error_details_pb2.ErrorInfo:
-    details = dict(error.trailing_metadata() or ())["grpc-status-details-bin"]  # type: ignore[attr-defined]
+    details = dict(error.trailing_metadata() or ())[STATUS_DETAILS_KEY]  # type: ignore[attr-defined]
     status = status_pb2.Status.FromString(details)
     info = error_details_pb2.ErrorInfo()
     assert status.details[0].Unpack(info)

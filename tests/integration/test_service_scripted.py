@@ -9,7 +9,7 @@ from typing import Any
 
 import grpc
 import pytest
-from gptoss.contract import READINESS_SERVICE
+from gptoss.contract import READINESS_SERVICE, REQUEST_ID_METADATA
 from gptoss.v1 import inference_pb2 as pb
 from gptoss.v1 import inference_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -271,7 +271,7 @@ def test_a_queued_request_that_waits_into_a_drain_is_refused_before_headers(
         assert raised.value.code() == grpc.StatusCode.UNAVAILABLE  # type: ignore[attr-defined]
         assert error_info(raised.value).reason == "DRAINING"
         # Trailers-only: no header went out, so gRPC retry policies may send it to another replica.
-        assert "x-request-id" not in dict(queued.initial_metadata() or ())  # type: ignore[attr-defined]
+        assert REQUEST_ID_METADATA not in dict(queued.initial_metadata() or ())  # type: ignore[attr-defined]
         assert server.service.state.active_streams == 0
 
 
