@@ -7,6 +7,8 @@ import logging
 import signal
 import sys
 
+import pydantic
+
 from service.config import Settings, load_settings
 from service.logs import configure_logging
 from service.server import GrpcService
@@ -51,7 +53,11 @@ def warn_about_keys_in_argv(args: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    settings = load_settings(args)
+    try:
+        settings = load_settings(args)
+    except pydantic.ValidationError as exc:  # a refusal to start, not a crash: no traceback
+        print(f"gptoss-service: invalid settings: {exc}", file=sys.stderr)
+        return 2
     configure_logging(settings.log_level)
     warn_about_keys_in_argv(args)
     configure_tracing(settings.otel_exporter)

@@ -10,7 +10,7 @@ import pydantic
 import pytest
 from gptoss.contract import CALLER_METADATA
 
-from service.__main__ import warn_about_keys_in_argv
+from service.__main__ import main, warn_about_keys_in_argv
 from service.auth import ApiKeys, bearer_token, key_identity, peer_host
 from service.config import Settings
 
@@ -78,3 +78,11 @@ def test_a_key_on_the_command_line_is_warned_about(caplog: pytest.LogCaptureFixt
         warn_about_keys_in_argv(["--trusted-gateway-keys", "gw"])
     assert len(caplog.records) == 2 and all("GPTOSS_API_KEYS" in r.getMessage() for r in caplog.records)
     assert not any("k1" in r.getMessage() for r in caplog.records)
+
+
+def test_the_service_refuses_to_start_on_a_blank_key_list(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GPTOSS_API_KEYS", ",")
+    assert main([]) == 2  # before anything listens
+    assert "holds no key" in capsys.readouterr().err
