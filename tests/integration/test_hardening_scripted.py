@@ -213,3 +213,14 @@ def test_metrics_bind_loopback_unless_told(monkeypatch: pytest.MonkeyPatch) -> N
 
 async def _never_starts(_settings: Settings) -> Any:
     await asyncio.sleep(3600)  # cancelled by drain_and_stop: this test needs no engine
+
+
+def test_a_malformed_body_without_a_key_is_unauthenticated(scripted_server: ServerFactory) -> None:
+    """Keys are checked before the body is parsed: no parse work (or warning) for strangers."""
+    server = scripted_server(one_token_per_step(FINAL_OK), api_keys=["k1"])
+    with grpc.insecure_channel(server.target) as channel:
+        call = channel.unary_stream("/gptoss.v1.InferenceService/Generate")
+        error = _refused(lambda: list(call(b"\x0a\xff\xff\xff\xff\x0f", timeout=10)))
+        assert error.code() == grpc.StatusCode.UNAUTHENTICATED  # type: ignore[attr-defined]
+        error = _refused(lambda: list(call(b"\x0a\xff\xff\xff\xff\x0f", metadata=_bearer("k1"), timeout=10)))
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]
