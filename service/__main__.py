@@ -10,6 +10,8 @@ import logging
 import signal
 import sys
 
+import pydantic
+
 from service.config import Settings, load_settings
 from service.logs import configure_logging
 from service.server import GrpcService
@@ -42,15 +44,32 @@ async def serve(settings: Settings) -> int:
     return service.exit_code
 
 
+_KEY_FLAGS = ("--api-keys", "--trusted-gateway-keys")
+
+
+def warn_about_keys_in_argv(args: list[str]) -> None:
+    """A key on the command line shows in /proc/*/cmdline and `ps`: steer operators to env or a file."""
+    if any(arg.split("=", 1)[0] in _KEY_FLAGS for arg in args):
+        log.warning(
+            "API keys given on the command line are visible to every local user (/proc/*/cmdline): "
+            "use GPTOSS_API_KEYS, GPTOSS_TRUSTED_GATEWAY_KEYS or GPTOSS_API_KEY_FILE"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     report = report_request(args)
     if report is not None:
         sys.stdout.write(render_report(*report))
         return 0
-    settings = load_settings(args)
+    try:
+        settings = load_settings(args)
+    except pydantic.ValidationError as exc:  # a refusal to start, not a crash: no traceback
+        print(f"gptoss-service: invalid settings: {exc}", file=sys.stderr)
+        return 2
     route_stderr_through_json()  # C++ warnings and child prints become JSON lines too
     configure_logging(settings.log_level)
+    warn_about_keys_in_argv(args)
     configure_tracing(settings.otel_exporter)
     log.info("starting", extra={"settings": settings.public_summary()})
     try:

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+from gptoss import limits
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -110,6 +111,7 @@ class Settings(BaseSettings):
         validate_default=True,
         cli_kebab_case=True,
         cli_implicit_flags=True,
+        hide_input_in_errors=True,  # an error must never print API keys
     )
 
     profile: ProfileName = Field(
@@ -122,6 +124,7 @@ class Settings(BaseSettings):
     metrics_port: int | None = Field(
         9400, ge=0, le=65535, description="Prometheus HTTP port; 0 = any free port, null = off"
     )
+    metrics_host: str = Field("127.0.0.1", description="metrics bind address; loopback unless set")
     # Model and engine
     model: str = Field(str(TINY_MODEL_DIR), description="weights: a local directory or a Hugging Face hub id")
     served_model_name: str = Field("", description="model id clients see and send; empty = model's name")
@@ -157,9 +160,21 @@ class Settings(BaseSettings):
     admission_queue_timeout_seconds: float = Field(
         5.0, gt=0, description="longest wait for a slot before RESOURCE_EXHAUSTED"
     )
-    max_messages: int = Field(1024, ge=1, description="messages per request")
-    max_tools: int = Field(128, ge=0, description="tools per request")
-    max_request_bytes: int = Field(4 << 20, ge=1024, description="largest gRPC request message")
+    caller_max_share: float = Field(
+        1.0, gt=0, le=1, description="fraction of max_concurrent_requests one caller may hold"
+    )
+    default_max_tokens: int | None = Field(
+        None, ge=1, description="output budget of requests that set none; null = rest of the context"
+    )
+    ignore_eos_callers: Annotated[list[str] | None, NoDecode] = Field(
+        None, description="callers allowed ignore_eos ('*' = all); null = all on cpu-* profiles, else none"
+    )
+    max_messages: int = Field(limits.MAX_MESSAGES, ge=1, description="messages per request")
+    max_tools: int = Field(limits.MAX_TOOLS, ge=0, description="tools per request")
+    max_tools_bytes: int = Field(limits.MAX_TOOLS_BYTES, ge=1024, description="serialized tools per request")
+    max_request_bytes: int = Field(
+        limits.MAX_REQUEST_BYTES, ge=1024, description="largest gRPC request message"
+    )
     drain_grace_seconds: float = Field(
         30.0, ge=0, description="how long in-flight streams may finish after SIGTERM"
     )
@@ -170,6 +185,12 @@ class Settings(BaseSettings):
     api_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="comma-separated API keys; empty = no auth (health stays open)"
     )
+    api_key_file: Path | None = Field(None, description="one key per line; `#` comments and blanks skipped")
+    # Keys of gateways: they authenticate like api_keys, and only they may name the caller.
+    trusted_gateway_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="keys of gateways: they authenticate and may name the caller"
+    )
+    auth_disabled: bool = Field(False, description="start without keys even if a key setting is blank")
     tls_cert: str | None = Field(None, description="PEM certificate chain; set with tls_key to serve TLS")
     tls_key: str | None = Field(None, description="PEM private key of tls_cert")
     tls_client_ca: str | None = Field(None, description="CA bundle; set it to require client certs")
@@ -209,13 +230,35 @@ class Settings(BaseSettings):
         merged["profile"] = profile
         return merged
 
-    @field_validator("api_keys", mode="before")
+    @field_validator("api_keys", "trusted_gateway_keys", "ignore_eos_callers", mode="before")
     @classmethod
-    def _split_keys(cls, value: Any) -> Any:
-        """Accept `a,b` from the environment as well as a list."""
+    def _split_list(cls, value: Any) -> Any:
+        """Accept `a,b` or a JSON list from the environment, as well as a list."""
+        if isinstance(value, str) and value.lstrip().startswith("["):
+            return json.loads(value)
         if isinstance(value, str):
             return [key.strip() for key in value.split(",") if key.strip()]
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_blank_keys(cls, data: Any) -> Any:
+        """A key setting that is given but holds no key must not silently turn auth off."""
+        if isinstance(data, dict) and not data.get("auth_disabled"):
+            blank = [name for name in ("api_keys", "trusted_gateway_keys") if _blank(data.get(name))]
+            key_file = data.get("api_key_file")
+            if key_file and not _file_keys(Path(key_file)):
+                blank.append("api_key_file")
+            if blank:
+                raise ValueError(
+                    f"{', '.join(blank)} given but holds no key: set keys, or auth_disabled to run without"
+                )
+        return data
+
+    def all_api_keys(self) -> list[str]:
+        """api_keys, the keys of api_key_file, then trusted_gateway_keys."""
+        from_file = _file_keys(self.api_key_file) if self.api_key_file else []
+        return [*self.api_keys, *from_file, *self.trusted_gateway_keys]
 
     @property
     def model_id(self) -> str:
@@ -224,9 +267,23 @@ class Settings(BaseSettings):
 
     def public_summary(self) -> dict[str, Any]:
         """Settings safe to log: API keys are counted, never printed."""
-        summary = self.model_dump(mode="json", exclude={"api_keys"})
+        summary = self.model_dump(mode="json", exclude={"api_keys", "trusted_gateway_keys"})
         summary["api_keys"] = len(self.api_keys)
+        summary["trusted_gateway_keys"] = len(self.trusted_gateway_keys)
         return summary
+
+
+def _blank(value: Any) -> bool:
+    """Given (not None) yet without a single non-blank key."""
+    if value is None:
+        return False
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return not any(str(item).strip() for item in items)
+
+
+def _file_keys(path: Path) -> list[str]:
+    lines = (line.strip() for line in path.read_text().splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
 
 
 def load_settings(argv: list[str] | None = None, **overrides: Any) -> Settings:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from service.config import Settings
+from service.sampling import SamplingOptions as SamplingOptions  # re-exported: the engine interface
 
 if TYPE_CHECKING:
     from vllm.v1.engine.async_llm import AsyncLLM
@@ -24,22 +25,6 @@ log = logging.getLogger(__name__)
 
 class EngineDeadError(RuntimeError):
     """The engine cannot serve any more requests; the process should be restarted."""
-
-
-@dataclass(frozen=True)
-class SamplingOptions:
-    """Engine-agnostic sampling; None means the engine default."""
-
-    max_tokens: int
-    stop_token_ids: tuple[int, ...]
-    temperature: float | None = None
-    top_p: float | None = None
-    top_k: int | None = None
-    min_p: float | None = None
-    seed: int | None = None
-    presence_penalty: float | None = None
-    frequency_penalty: float | None = None
-    ignore_eos: bool = False
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The one place where failures become gRPC statuses, with machine-readable google.rpc details.
 
 Every error carries a google.rpc.ErrorInfo (domain `gptoss.v1`, a `reason`, and metadata such
-as `param` or `retry_after_s`) in `grpc-status-details-bin`, so the gateway and clients can map
+as `param` or `retry_after_s`) in the status-details trailer (`gptoss.contract`), so the gateway and clients can map
 it without parsing messages.
 """
 
@@ -12,9 +12,9 @@ from typing import NoReturn
 import grpc
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
+from gptoss.contract import ERROR_DOMAIN, STATUS_DETAILS_KEY
 
-DOMAIN = "gptoss.v1"
-STATUS_DETAILS_KEY = "grpc-status-details-bin"
+from service.harmony import RenderError
 
 
 class ServiceError(Exception):
@@ -38,7 +38,7 @@ class ServiceError(Exception):
 
     def details(self) -> bytes:
         """Serialized google.rpc.Status with one ErrorInfo."""
-        info = error_details_pb2.ErrorInfo(reason=self.reason, domain=DOMAIN)
+        info = error_details_pb2.ErrorInfo(reason=self.reason, domain=ERROR_DOMAIN)
         if self.param:
             info.metadata["param"] = self.param
         if self.retry_after_s is not None:
@@ -54,6 +54,11 @@ def invalid_argument(message: str, param: str | None = None) -> ServiceError:
     return ServiceError(grpc.StatusCode.INVALID_ARGUMENT, message, "INVALID_REQUEST", param=param)
 
 
+def render_failed(exc: RenderError) -> ServiceError:
+    """The one mapping of a Harmony render failure: the request was not renderable."""
+    return invalid_argument(str(exc), exc.param)
+
+
 def context_length_exceeded(message: str, param: str = "messages") -> ServiceError:
     return ServiceError(grpc.StatusCode.INVALID_ARGUMENT, message, "CONTEXT_LENGTH_EXCEEDED", param=param)
 
@@ -64,13 +69,8 @@ def model_not_found(model: str) -> ServiceError:
     )
 
 
-def overloaded(limit: int) -> ServiceError:
-    return ServiceError(
-        grpc.StatusCode.RESOURCE_EXHAUSTED,
-        f"server is at its concurrency limit ({limit} streams); retry later",
-        "OVERLOADED",
-        retry_after_s=1,
-    )
+def overloaded(message: str) -> ServiceError:
+    return ServiceError(grpc.StatusCode.RESOURCE_EXHAUSTED, message, "OVERLOADED", retry_after_s=1)
 
 
 def unavailable(message: str, reason: str) -> ServiceError:

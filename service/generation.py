@@ -19,8 +19,9 @@ from service.engine import EngineDeadError, EngineStep
 from service.errors import unavailable
 from service.harmony import tokens as harmony_tokens
 from service.lifecycle import ServiceState
+from service.planner import GenerationPlan
 from service.stop_strings import StopStringMatcher
-from service.validation import GenerationPlan
+from service.token_stop_strings import TokenStopMatcher
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ class GenerationStream:
         self._parse_ns = 0
         self._parser = harmony.HarmonyStreamParser()
         self._stop = StopStringMatcher(plan.stop)
+        self._token_stop = TokenStopMatcher(plan.stop if plan.raw else ())
         self._started = time.monotonic()
         self._first_token_at: float | None = None
         self._last_token_at: float | None = None
@@ -62,7 +64,7 @@ class GenerationStream:
                 self._count(step)
                 for response in self._responses(step):
                     yield response
-                if self._stop.matched:
+                if self._stop.matched or self._token_stop.matched:
                     break
         except EngineDeadError as exc:
             self._state.admitted_engine()  # flips the phase to DEAD and raises UNAVAILABLE
@@ -89,11 +91,7 @@ class GenerationStream:
 
     def _responses(self, step: EngineStep) -> list[pb.GenerateResponse]:
         if self._plan.raw:
-            return (
-                [pb.GenerateResponse(token_ids=pb.TokenIds(token_ids=step.token_ids))]
-                if step.token_ids
-                else []
-            )
+            return _token_ids(self._token_stop.feed(step.token_ids))
         started = time.perf_counter_ns()
         responses = self._to_proto(self._parser.feed(step.token_ids))
         self._parse_ns += time.perf_counter_ns() - started
@@ -111,7 +109,7 @@ class GenerationStream:
 
     def _flush(self) -> list[pb.GenerateResponse]:
         if self._plan.raw:
-            return []
+            return _token_ids(self._token_stop.flush())
         responses = self._to_proto(self._parser.finish())
         tail = self._stop.flush()
         if tail:
@@ -143,7 +141,7 @@ class GenerationStream:
         return responses
 
     def _finish_reason(self, last: EngineStep | None) -> pb.FinishReason:
-        if self._stop.matched:
+        if self._stop.matched or self._token_stop.matched:
             return pb.FINISH_REASON_STOP
         if last is None or not last.finished or last.finish_reason == "abort":
             return pb.FINISH_REASON_CANCELLED
@@ -202,6 +200,10 @@ class GenerationStream:
             error_message=f"malformed Harmony output: {problems}" if problems else "",
         )
         return pb.GenerateResponse(done=done)
+
+
+def _token_ids(tokens: list[int]) -> list[pb.GenerateResponse]:
+    return [pb.GenerateResponse(token_ids=pb.TokenIds(token_ids=tokens))] if tokens else []
 
 
 def _observe(usage: pb.Usage, timings: pb.Timings, finish: pb.FinishReason, tokens: int) -> None:

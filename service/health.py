@@ -1,4 +1,4 @@
-"""Standard grpc.health.v1: "" is liveness, `gptoss.v1.InferenceService` is readiness.
+"""Standard grpc.health.v1: LIVENESS_SERVICE ("") and READINESS_SERVICE (`gptoss.contract`).
 
 Readiness is SERVING only while the engine can take requests (not while starting, draining
 or dead); liveness goes NOT_SERVING only when the engine is dead, so an orchestrator restarts us.
@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import asyncio
 
+from gptoss.contract import LIVENESS_SERVICE, READINESS_SERVICE
 from grpc_health.v1 import health_pb2
 from grpc_health.v1.health import aio as health_aio
 
 from service.lifecycle import Phase, ServiceState
 
-SERVICE_NAME = "gptoss.v1.InferenceService"
-LIVENESS = ""
 _SERVING = health_pb2.HealthCheckResponse.SERVING
 _NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
@@ -25,8 +24,8 @@ def attach_health(state: ServiceState) -> health_aio.HealthServicer:
     pending: set[asyncio.Task[None]] = set()
 
     async def apply(phase: Phase) -> None:
-        await servicer.set(LIVENESS, _NOT_SERVING if phase is Phase.DEAD else _SERVING)
-        await servicer.set(SERVICE_NAME, _SERVING if phase is Phase.SERVING else _NOT_SERVING)
+        await servicer.set(LIVENESS_SERVICE, _NOT_SERVING if phase is Phase.DEAD else _SERVING)
+        await servicer.set(READINESS_SERVICE, _SERVING if phase is Phase.SERVING else _NOT_SERVING)
 
     def on_change(phase: Phase) -> None:
         task = asyncio.get_running_loop().create_task(apply(phase))

@@ -5,12 +5,13 @@ the gRPC event loop a burst of 256 chat requests serialises ~100 ms of rendering
 request reaches the engine, and a thread pool cannot help. With `render_workers > 0`, long
 prompts render in a pool of spawn-started processes; the loop only pickles the request and the
 token ids. Short prompts stay inline, where a round trip to a worker would cost more than the
-render itself.
+render itself. "Long" counts tools too: a few MiB of tool schemas render as slowly as text.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import multiprocessing
 import time
@@ -61,9 +62,13 @@ class PromptRenderer:
             self._inline_below_chars,
         )
 
-    async def render(self, chat: ChatRequest) -> list[int]:
-        """Token ids for `chat`; raises `RenderError` like `render_prompt`."""
-        if self._pool is None or _text_size(chat) < self._inline_below_chars:
+    async def render(self, chat: ChatRequest, size: int | None = None) -> list[int]:
+        """Token ids for `chat`; raises `RenderError` like `render_prompt`.
+
+        `size`: the input size when the caller knows it cheaply (the request's serialized bytes);
+        else it is estimated from `chat`, tools included.
+        """
+        if self._pool is None or (size if size is not None else input_size(chat)) < self._inline_below_chars:
             return render_prompt(chat)
         try:
             return await asyncio.get_running_loop().run_in_executor(self._pool, render_prompt, chat)
@@ -97,5 +102,9 @@ def _new_pool(workers: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
 
 
-def _text_size(chat: ChatRequest) -> int:
-    return sum(len(m.content) + len(m.reasoning) for m in chat.messages)
+def input_size(chat: ChatRequest) -> int:
+    """What rendering has to chew through: message text, and tool names, descriptions and schemas."""
+    messages = sum(len(m.content) + len(m.reasoning) + len(m.name) for m in chat.messages)
+    calls = sum(len(c.arguments) for m in chat.messages for c in m.tool_calls)
+    tools = sum(len(t.name) + len(t.description) + len(json.dumps(t.parameters)) for t in chat.tools)
+    return messages + calls + tools

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -17,8 +18,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from service import health, metrics
-from service.auth import ApiKeyInterceptor
+from service.auth import ApiKeyInterceptor, ApiKeys
 from service.config import Settings
+from service.decode_guard import MalformedRequestGuard
 from service.engine import Engine, SamplingOptions, VllmEngine
 from service.harmony import ASSISTANT_STOP_TOKENS
 from service.lifecycle import Phase, ServiceState
@@ -42,7 +44,9 @@ class GrpcService:
             settings.max_concurrent_requests,
             queue_size=settings.admission_queue_size,
             queue_timeout=settings.admission_queue_timeout_seconds,
+            per_caller_limit=max(1, math.ceil(settings.caller_max_share * settings.max_concurrent_requests)),
         )
+        self.keys = ApiKeys(settings.all_api_keys(), settings.trusted_gateway_keys)
         self._engine_factory = engine_factory
         self.renderer = PromptRenderer(settings.render_workers)
         self._server = self._build_server()
@@ -59,9 +63,13 @@ class GrpcService:
         return f"{self.settings.host}:{self.port}"
 
     def _build_server(self) -> grpc.aio.Server:
-        interceptors = [ApiKeyInterceptor(self.settings.api_keys)] if self.settings.api_keys else []
+        # Outermost first: keys are checked before the body is parsed (a bad body of a caller
+        # without a key is UNAUTHENTICATED).
+        interceptors: list[grpc.aio.ServerInterceptor] = (
+            [ApiKeyInterceptor(self.keys)] if self.keys.enabled else []
+        )
         server = grpc.aio.server(
-            interceptors=interceptors,
+            interceptors=[*interceptors, MalformedRequestGuard()],
             options=[
                 ("grpc.max_receive_message_length", self.settings.max_request_bytes),
                 ("grpc.so_reuseport", 0),
@@ -76,7 +84,7 @@ class GrpcService:
             ],
         )
         inference_pb2_grpc.add_InferenceServiceServicer_to_server(
-            InferenceServicer(self.settings, self.state, self.renderer), server
+            InferenceServicer(self.settings, self.state, self.renderer, self.keys), server
         )
         health_pb2_grpc.add_HealthServicer_to_server(health.attach_health(self.state), server)
         services = (
@@ -106,8 +114,9 @@ class GrpcService:
         await self._server.start()
         metrics.bind_state(self.state)
         if self.settings.metrics_port is not None:
-            self.metrics_port = metrics.serve_metrics(self.settings.host, self.settings.metrics_port)
-            log.info("Prometheus metrics on http://%s:%d/metrics", self.settings.host, self.metrics_port)
+            host = self.settings.metrics_host
+            self.metrics_port = metrics.serve_metrics(host, self.settings.metrics_port)
+            log.info("Prometheus metrics on http://%s:%d/metrics", host, self.metrics_port)
         log.info(
             "gRPC listening on %s (profile %s, model %s)",
             self.target,

@@ -1,39 +1,31 @@
-"""Request validation: proto in, a checked plan out, or a ServiceError naming the problem.
+"""Request validation: proto fields in, checked values out, or a ServiceError naming the param.
 
-Pure (no engine, no I/O): rendering happens here too, because "prompt too long" can only be
-known after Harmony rendering.
+Pure: no rendering, no engine, no clock, no I/O. Whatever depends on the world (today's date,
+who the caller is, what the prompt renders to) is passed in by `service.planner`.
 """
 
 from __future__ import annotations
 
-import datetime
 import math
 import re
-import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-from google.protobuf.json_format import MessageToDict
+from gptoss.limits import MAX_REQUEST_ID_LENGTH, MAX_STOP_STRINGS, PRINTABLE_ASCII_PATTERN
 from gptoss.v1 import inference_pb2 as pb
 
 from service.config import Settings
-from service.engine import SamplingOptions
-from service.errors import ServiceError, context_length_exceeded, invalid_argument, model_not_found
-from service.harmony import (
-    ASSISTANT_STOP_TOKENS,
-    ChatMessage,
-    ChatRequest,
-    FunctionTool,
-    RenderError,
-    ToolCallRecord,
-    render_prompt,
-)
+from service.errors import context_length_exceeded, invalid_argument, model_not_found
+from service.harmony import ASSISTANT_STOP_TOKENS, ChatMessage, ChatRequest, ToolCallRecord
 from service.harmony.render import ChatRole, Effort, ToolChoiceMode
+from service.sampling import SamplingOptions
+from service.tool_checks import TOOL_NAME, check_tools
+
+if TYPE_CHECKING:
+    from service.planner import GenerationPlan
 
 VOCAB_SIZE = 201088  # o200k_harmony, including Harmony's special tokens
-MAX_STOP_STRINGS = 16
-_TOOL_NAME = re.compile(r"^[A-Za-z0-9_\-.]{1,64}$")
+_PRINTABLE = re.compile(PRINTABLE_ASCII_PATTERN)
 _ROLES: dict[int, ChatRole] = {
     pb.ROLE_SYSTEM: "system",
     pb.ROLE_DEVELOPER: "developer",
@@ -56,88 +48,16 @@ _TOOL_CHOICES: dict[int, ToolChoiceMode] = {
 _ASSISTANT_CHANNELS = ("", "final", "analysis", "commentary")
 
 
-@dataclass(frozen=True)
-class GenerationPlan:
-    """A validated Generate request, ready for the engine."""
-
-    request_id: str
-    prompt_token_ids: list[int]
-    options: SamplingOptions
-    raw: bool
-    stop: tuple[str, ...]
+def check_request_id(value: str, param: str) -> str:
+    """A caller-chosen id: it ends up in headers, logs and the engine, so it must be tame."""
+    if len(value) > MAX_REQUEST_ID_LENGTH:
+        raise invalid_argument(f"{param} is {len(value)} characters; at most {MAX_REQUEST_ID_LENGTH}", param)
+    if not _PRINTABLE.match(value):
+        raise invalid_argument(f"{param} must be printable ASCII (no CR/LF, NUL or non-ASCII)", param)
+    return value
 
 
-def chat_to_render(request: pb.GenerateRequest, settings: Settings) -> ChatRequest | None:
-    """The checks that come before rendering; the chat to render, or None for a token-id prompt."""
-    _check_target(request, settings)
-    if request.prompt_token_ids:
-        return None
-    return _chat_of(request, settings)
-
-
-def plan_generate(
-    request: pb.GenerateRequest, settings: Settings, rendered: list[int] | None = None
-) -> GenerationPlan:
-    """The checked plan. `rendered`: the prompt of `chat_to_render(request)`, when the caller
-    rendered it elsewhere (a worker process); otherwise chat prompts render here."""
-    _check_target(request, settings)
-    raw = bool(request.prompt_token_ids)
-    if raw:
-        prompt = _raw_prompt(request.prompt_token_ids)
-        param = "prompt_token_ids"
-    else:
-        prompt = rendered if rendered is not None else render(_chat_of(request, settings))
-        param = "messages"
-    limit = settings.max_model_len
-    if len(prompt) >= limit:
-        raise context_length_exceeded(
-            f"{param}: the prompt is {len(prompt)} tokens; this model's context is {limit} tokens and needs room for output",
-            param,
-        )
-    max_tokens = limit - len(prompt)
-    if request.HasField("max_tokens"):
-        if not 1 <= request.max_tokens < limit:
-            raise invalid_argument(
-                f"max_tokens must be between 1 and {limit - 1}, got {request.max_tokens}", "max_tokens"
-            )
-        if len(prompt) + request.max_tokens > limit:
-            raise context_length_exceeded(
-                f"prompt ({len(prompt)} tokens) + max_tokens ({request.max_tokens}) exceeds the context "
-                f"length of {limit} tokens",
-                "max_tokens",
-            )
-        max_tokens = request.max_tokens
-    return GenerationPlan(
-        request_id=request.request_id or f"req-{uuid.uuid4().hex}",
-        prompt_token_ids=prompt,
-        options=_sampling(request, max_tokens),
-        raw=raw,
-        stop=_stop_strings(request.stop),
-    )
-
-
-def count_prompt_tokens(request: pb.CountTokensRequest, settings: Settings) -> int:
-    return len(render(_chat_of(request, settings)))
-
-
-def _chat_of(request: pb.GenerateRequest | pb.CountTokensRequest, settings: Settings) -> ChatRequest:
-    return chat_request(
-        request.messages, request.tools, request.reasoning_effort, request.tool_choice, settings
-    )
-
-
-def render(chat: ChatRequest) -> list[int]:
-    try:
-        return render_prompt(chat)
-    except RenderError as exc:
-        raise render_failed(exc) from exc
-
-
-def render_failed(exc: RenderError) -> ServiceError:
-    return invalid_argument(str(exc), exc.param)
-
-
-def _check_target(request: pb.GenerateRequest, settings: Settings) -> None:
+def check_target(request: pb.GenerateRequest, settings: Settings) -> None:
     if request.model and request.model != settings.model_id:
         raise model_not_found(request.model)
     if request.messages and request.prompt_token_ids:
@@ -145,26 +65,20 @@ def _check_target(request: pb.GenerateRequest, settings: Settings) -> None:
 
 
 def chat_request(
-    messages: Sequence[pb.Message],
-    tools: Sequence[pb.Tool],
-    effort: int,
-    tool_choice: pb.ToolChoice,
-    settings: Settings,
+    request: pb.GenerateRequest | pb.CountTokensRequest, settings: Settings, date: str | None
 ) -> ChatRequest:
+    """The chat to render; `date` is the conversation date (None: leave it out of the prompt)."""
+    messages, effort, tool_choice = request.messages, request.reasoning_effort, request.tool_choice
     if not messages:
         raise invalid_argument("messages must not be empty", "messages")
     if len(messages) > settings.max_messages:
         raise invalid_argument(
             f"at most {settings.max_messages} messages are allowed, got {len(messages)}", "messages"
         )
-    if len(tools) > settings.max_tools:
-        raise invalid_argument(f"at most {settings.max_tools} tools are allowed, got {len(tools)}", "tools")
     if effort != pb.REASONING_EFFORT_UNSPECIFIED and effort not in _EFFORTS:
         raise invalid_argument(f"unknown reasoning_effort {effort}", "reasoning_effort")
-    function_tools = [_tool(tool, i) for i, tool in enumerate(tools)]
+    function_tools = check_tools(request.tools, settings.max_tools, settings.max_tools_bytes)
     names = [tool.name for tool in function_tools]
-    if len(set(names)) != len(names):
-        raise invalid_argument("tool names must be unique", "tools")
     mode = _TOOL_CHOICES.get(tool_choice.mode)
     if mode is None:
         raise invalid_argument(f"unknown tool_choice mode {tool_choice.mode}", "tool_choice")
@@ -180,7 +94,7 @@ def chat_request(
         reasoning_effort=_EFFORTS.get(effort, settings.default_reasoning_effort),
         tool_choice=mode,
         tool_choice_function=tool_choice.function_name,
-        conversation_date=datetime.date.today().isoformat() if settings.include_conversation_date else None,
+        conversation_date=date,
     )
 
 
@@ -201,7 +115,7 @@ def _message(message: pb.Message, index: int) -> ChatMessage:
         raise invalid_argument(f"{param}: a tool message needs tool_call_id or name", f"{param}.tool_call_id")
     calls = []
     for j, call in enumerate(message.tool_calls):
-        if not _TOOL_NAME.match(call.name):
+        if not TOOL_NAME.match(call.name):
             raise invalid_argument(
                 f"{param}.tool_calls[{j}].name is not a valid function name", f"{param}.tool_calls"
             )
@@ -220,34 +134,7 @@ def _message(message: pb.Message, index: int) -> ChatMessage:
     )
 
 
-def _tool(tool: pb.Tool, index: int) -> FunctionTool:
-    param = f"tools[{index}]"
-    if not _TOOL_NAME.match(tool.name):
-        raise invalid_argument(
-            f"{param}.name must match {_TOOL_NAME.pattern}, got {tool.name!r}", f"{param}.name"
-        )
-    parameters: dict[str, Any] = MessageToDict(tool.parameters) if tool.HasField("parameters") else {}
-    if parameters:
-        schema_type = parameters.get("type", "object")
-        if schema_type != "object":
-            raise invalid_argument(
-                f"{param}.parameters must be a JSON schema of type object, got type {schema_type!r}",
-                f"{param}.parameters",
-            )
-        for key in ("properties", "$defs", "definitions"):
-            if key in parameters and not isinstance(parameters[key], dict):
-                raise invalid_argument(f"{param}.parameters.{key} must be an object", f"{param}.parameters")
-        if "required" in parameters and not (
-            isinstance(parameters["required"], list)
-            and all(isinstance(r, str) for r in parameters["required"])
-        ):
-            raise invalid_argument(
-                f"{param}.parameters.required must be a list of names", f"{param}.parameters"
-            )
-    return FunctionTool(name=tool.name, description=tool.description, parameters=parameters)
-
-
-def _raw_prompt(token_ids: Sequence[int]) -> list[int]:
+def raw_prompt(token_ids: Sequence[int]) -> list[int]:
     # One pass over the protobuf container (each element read from it is slow), then min/max in C:
     # this was the largest per-request cost of token-id requests (bench/burst_probe.py).
     prompt = list(token_ids)
@@ -259,6 +146,30 @@ def _raw_prompt(token_ids: Sequence[int]) -> list[int]:
     return prompt
 
 
+def max_tokens(request: pb.GenerateRequest, prompt_tokens: int, param: str, settings: Settings) -> int:
+    """The output budget: the request's max_tokens, else `default_max_tokens`, within the context."""
+    limit = settings.max_model_len
+    if prompt_tokens >= limit:
+        raise context_length_exceeded(
+            f"{param}: the prompt is {prompt_tokens} tokens; this model's context is {limit} tokens and needs room for output",
+            param,
+        )
+    room = limit - prompt_tokens
+    if not request.HasField("max_tokens"):
+        return min(room, settings.default_max_tokens or room)
+    if not 1 <= request.max_tokens < limit:
+        raise invalid_argument(
+            f"max_tokens must be between 1 and {limit - 1}, got {request.max_tokens}", "max_tokens"
+        )
+    if request.max_tokens > room:
+        raise context_length_exceeded(
+            f"prompt ({prompt_tokens} tokens) + max_tokens ({request.max_tokens}) exceeds the context "
+            f"length of {limit} tokens",
+            "max_tokens",
+        )
+    return request.max_tokens
+
+
 def _check_range(request: pb.GenerateRequest, name: str, low: float, high: float) -> float | None:
     if not request.HasField(name):  # type: ignore[arg-type]
         return None
@@ -268,7 +179,12 @@ def _check_range(request: pb.GenerateRequest, name: str, low: float, high: float
     return value
 
 
-def _sampling(request: pb.GenerateRequest, max_tokens: int) -> SamplingOptions:
+def sampling(request: pb.GenerateRequest, budget: int, ignore_eos_allowed: bool) -> SamplingOptions:
+    """Sampling options; `ignore_eos_allowed`: whether this caller may set ignore_eos."""
+    if request.ignore_eos and not ignore_eos_allowed:
+        raise invalid_argument(
+            "ignore_eos is not enabled for this caller (service setting ignore_eos_callers)", "ignore_eos"
+        )
     temperature = _check_range(request, "temperature", 0.0, 2.0)
     top_p = _check_range(request, "top_p", 0.0, 1.0)
     if top_p is not None and top_p <= 0:
@@ -282,7 +198,7 @@ def _sampling(request: pb.GenerateRequest, max_tokens: int) -> SamplingOptions:
             raise invalid_argument(f"top_k must be -1 (off) or >= 0, got {request.top_k}", "top_k")
         top_k = request.top_k if request.top_k > 0 else -1
     return SamplingOptions(
-        max_tokens=max_tokens,
+        max_tokens=budget,
         # ignore_eos (benchmarks) generates exactly max_tokens: no end-of-turn stop tokens either.
         stop_token_ids=() if request.ignore_eos else ASSISTANT_STOP_TOKENS,
         temperature=temperature,
@@ -296,9 +212,19 @@ def _sampling(request: pb.GenerateRequest, max_tokens: int) -> SamplingOptions:
     )
 
 
-def _stop_strings(stop: Sequence[str]) -> tuple[str, ...]:
+def stop_strings(stop: Sequence[str]) -> tuple[str, ...]:
     if len(stop) > MAX_STOP_STRINGS:
         raise invalid_argument(f"at most {MAX_STOP_STRINGS} stop strings are allowed", "stop")
     if any(not s for s in stop):
         raise invalid_argument("stop strings must not be empty", "stop")
     return tuple(stop)
+
+
+def __getattr__(name: str) -> Callable[[pb.GenerateRequest, Settings], GenerationPlan]:
+    """`plan_generate` moved to `service.planner.plan_inline` (validation no longer renders);
+    this alias keeps bench/workload.py working until it imports the new name. Remove it then."""
+    if name == "plan_generate":
+        from service.planner import plan_inline
+
+        return plan_inline
+    raise AttributeError(name)

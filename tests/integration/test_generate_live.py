@@ -8,6 +8,7 @@ import grpc
 import pytest
 from google.protobuf import struct_pb2
 from google.rpc import error_details_pb2, status_pb2
+from gptoss.contract import READINESS_SERVICE, STATUS_DETAILS_KEY
 from gptoss.v1 import inference_pb2 as pb
 from gptoss.v1 import inference_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -40,7 +41,7 @@ def assert_well_formed(responses: list[pb.GenerateResponse]) -> pb.Done:
 
 
 def error_info(error: grpc.RpcError) -> error_details_pb2.ErrorInfo:
-    details = dict(error.trailing_metadata() or ())["grpc-status-details-bin"]  # type: ignore[attr-defined]
+    details = dict(error.trailing_metadata() or ())[STATUS_DETAILS_KEY]  # type: ignore[attr-defined]
     status = status_pb2.Status.FromString(details)
     info = error_details_pb2.ErrorInfo()
     assert status.details[0].Unpack(info)
@@ -87,7 +88,7 @@ def test_raw_token_mode(stub: inference_pb2_grpc.InferenceServiceStub) -> None:
 @pytest.mark.engine
 def test_health_liveness_and_readiness(channel: grpc.Channel) -> None:
     health = health_pb2_grpc.HealthStub(channel)
-    for service in ("", "gptoss.v1.InferenceService"):
+    for service in ("", READINESS_SERVICE):
         reply = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
         assert reply.status == health_pb2.HealthCheckResponse.SERVING
 
@@ -99,7 +100,7 @@ def test_reflection_lists_the_service(channel: grpc.Channel) -> None:
         iter([reflection_pb2.ServerReflectionRequest(list_services="")])
     )
     names = {s.name for reply in replies for s in reply.list_services_response.service}
-    assert {"gptoss.v1.InferenceService", "grpc.health.v1.Health"} <= names
+    assert {READINESS_SERVICE, "grpc.health.v1.Health"} <= names
 
 
 @pytest.mark.engine

@@ -9,6 +9,7 @@ from typing import Any
 
 import grpc
 import pytest
+from gptoss.contract import READINESS_SERVICE, REQUEST_ID_METADATA
 from gptoss.v1 import inference_pb2 as pb
 from gptoss.v1 import inference_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -16,7 +17,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from service.config import Settings
 from service.harmony import tokens as tk
 from service.lifecycle import Phase
-from service.servicer import InferenceServicer
+from service.planner import RequestPlanner
 from tests.conftest import wait_until
 from tests.integration.test_generate_live import assert_well_formed, error_info
 from tests.support.scripted_engine import ScriptedEngine
@@ -132,16 +133,14 @@ def test_readiness_waits_for_the_engine() -> None:
             health = health_pb2_grpc.HealthStub(channel)
             check = lambda name: health.Check(health_pb2.HealthCheckRequest(service=name), timeout=5).status  # noqa: E731
             assert check("") == health_pb2.HealthCheckResponse.SERVING
-            assert check("gptoss.v1.InferenceService") == health_pb2.HealthCheckResponse.NOT_SERVING
+            assert check(READINESS_SERVICE) == health_pb2.HealthCheckResponse.NOT_SERVING
             stub = inference_pb2_grpc.InferenceServiceStub(channel)
             with pytest.raises(grpc.RpcError) as raised:
                 list(stub.Generate(pb.GenerateRequest(messages=USER), timeout=5))
             assert raised.value.code() == grpc.StatusCode.UNAVAILABLE  # type: ignore[attr-defined]
             assert error_info(raised.value).reason == "ENGINE_STARTING"
             release.set()
-            assert wait_until(
-                lambda: check("gptoss.v1.InferenceService") == health_pb2.HealthCheckResponse.SERVING
-            )
+            assert wait_until(lambda: check(READINESS_SERVICE) == health_pb2.HealthCheckResponse.SERVING)
     finally:
         release.set()
         server.stop()
@@ -204,9 +203,7 @@ def test_drain_finishes_in_flight_and_refuses_new(scripted_server: ServerFactory
         health = health_pb2_grpc.HealthStub(channel)
         assert wait_until(
             lambda: (
-                health.Check(
-                    health_pb2.HealthCheckRequest(service="gptoss.v1.InferenceService"), timeout=5
-                ).status
+                health.Check(health_pb2.HealthCheckRequest(service=READINESS_SERVICE), timeout=5).status
                 == health_pb2.HealthCheckResponse.NOT_SERVING
             )
         )
@@ -230,14 +227,14 @@ def test_a_request_admitted_just_before_a_drain_is_served(
     server = scripted_server(streaming_text(5))
     assert server.service is not None
     state = server.service.state
-    original = InferenceServicer._plan
+    original = RequestPlanner.plan_generate
 
-    async def plan_then_drain(self: InferenceServicer, request: pb.GenerateRequest) -> Any:
-        plan = await original(self, request)
+    async def plan_then_drain(self: RequestPlanner, request: pb.GenerateRequest, *args: Any) -> Any:
+        plan = await original(self, request, *args)
         state.set_phase(Phase.DRAINING)
         return plan
 
-    monkeypatch.setattr(InferenceServicer, "_plan", plan_then_drain)
+    monkeypatch.setattr(RequestPlanner, "plan_generate", plan_then_drain)
     channel, stub = stub_for(server)
     with channel:
         done = assert_well_formed(list(stub.Generate(pb.GenerateRequest(messages=USER), timeout=10)))
@@ -274,7 +271,7 @@ def test_a_queued_request_that_waits_into_a_drain_is_refused_before_headers(
         assert raised.value.code() == grpc.StatusCode.UNAVAILABLE  # type: ignore[attr-defined]
         assert error_info(raised.value).reason == "DRAINING"
         # Trailers-only: no header went out, so gRPC retry policies may send it to another replica.
-        assert "x-request-id" not in dict(queued.initial_metadata() or ())  # type: ignore[attr-defined]
+        assert REQUEST_ID_METADATA not in dict(queued.initial_metadata() or ())  # type: ignore[attr-defined]
         assert server.service.state.active_streams == 0
 
 

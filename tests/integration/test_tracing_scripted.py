@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 
 import grpc
 import pytest
+from gptoss.contract import REQUEST_ID_METADATA
 from gptoss.v1 import inference_pb2 as pb
 from gptoss.v1 import inference_pb2_grpc
 from opentelemetry import trace
@@ -33,13 +34,13 @@ def test_spans_join_the_callers_trace(
     spans: InMemorySpanExporter, scripted_server: Callable[..., ServerThread]
 ) -> None:
     server = scripted_server([[200005], [17196], [200008], [24912], [200002]])
-    metadata = (("traceparent", f"00-{TRACE_ID}-{PARENT_ID}-01"), ("x-request-id", "trace-me"))
+    metadata = (("traceparent", f"00-{TRACE_ID}-{PARENT_ID}-01"), (REQUEST_ID_METADATA, "trace-me"))
     with grpc.insecure_channel(server.target) as channel:
         stub = inference_pb2_grpc.InferenceServiceStub(channel)
         request = pb.GenerateRequest(messages=[pb.Message(role=pb.ROLE_USER, content="hi")])
         call = stub.Generate(request, timeout=10, metadata=metadata)
         responses = list(call)
-        assert dict(call.initial_metadata())["x-request-id"] == "trace-me"  # type: ignore[attr-defined]
+        assert dict(call.initial_metadata())[REQUEST_ID_METADATA] == "trace-me"  # type: ignore[attr-defined]
     assert responses[-1].done.request_id == "trace-me"
     names = {"gptoss.v1.InferenceService/Generate", "harmony.render", "engine.generate", "harmony.parse"}
     assert wait_until(lambda: names <= {s.name for s in spans.get_finished_spans()})

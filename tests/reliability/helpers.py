@@ -10,6 +10,7 @@ import gc
 import grpc
 import psutil
 from google.rpc import error_details_pb2, status_pb2
+from gptoss.contract import STATUS_DETAILS_KEY
 
 from tests.support.prometheus import scrape, total
 
@@ -56,7 +57,7 @@ def descendants_rss(pid: int | None = None) -> dict[str, int]:
 def error_reason(error: grpc.RpcError) -> str:
     """The google.rpc.ErrorInfo reason of a status, or '' when it carries none."""
     trailing = dict(error.trailing_metadata() or ())  # type: ignore[attr-defined]
-    details = trailing.get("grpc-status-details-bin")
+    details = trailing.get(STATUS_DETAILS_KEY)
     if not details:
         return ""
     status = status_pb2.Status.FromString(details)

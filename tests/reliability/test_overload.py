@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 import grpc
 import httpx
 import pytest
+from gptoss.contract import STATUS_DETAILS_KEY
 from gptoss.v1 import inference_pb2 as pb
 from gptoss.v1 import inference_pb2_grpc
 
@@ -71,7 +72,7 @@ class Load:
             if error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and error_reason(error) == "OVERLOADED":
                 self.refusal_seconds.append(elapsed)
                 trailing = dict(error.trailing_metadata() or ())
-                assert "grpc-status-details-bin" in trailing
+                assert STATUS_DETAILS_KEY in trailing
             else:
                 self.unexpected.append(f"{error.code().name}: {error.details()}")
             await asyncio.sleep(0.005)  # a real client would honour retry_after_s; keep the pressure on

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 import grpc
 import psutil
 import pytest
+from gptoss.contract import READINESS_SERVICE
 from gptoss.v1 import inference_pb2 as pb
 from gptoss.v1 import inference_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -46,7 +47,7 @@ class HealthWatch:
     """grpc.health.v1 Watch streams on liveness and readiness: every status the server pushes."""
 
     def __init__(self, target: str) -> None:
-        self.seen: dict[str, list[int]] = {"": [], "gptoss.v1.InferenceService": []}
+        self.seen: dict[str, list[int]] = {"": [], READINESS_SERVICE: []}
         self._channel = grpc.insecure_channel(target)
         self._calls = []
         self._threads = []
@@ -130,10 +131,10 @@ def test_sigterm_drains_streams_in_flight_then_exits_0(service_process: ServiceP
             futures = [pool.submit(_stream, stub, DRAIN_TOKENS, all_started) for _ in range(STREAMS)]
             all_started.wait(60)  # every stream has its first event: all 32 are in the engine
             health = HealthWatch(service.target)
-            assert health.wait_for("gptoss.v1.InferenceService", SERVING, 5)
+            assert health.wait_for(READINESS_SERVICE, SERVING, 5)
             signalled = time.monotonic()
             service.terminate()
-            assert health.wait_for("gptoss.v1.InferenceService", NOT_SERVING, 2), health.seen
+            assert health.wait_for(READINESS_SERVICE, NOT_SERVING, 2), health.seen
             readiness_after = time.monotonic() - signalled
 
             code, _, reason = _stream(stub, 4, None)  # a newcomer while draining
@@ -189,7 +190,7 @@ def test_engine_core_death_ends_streams_and_exits_nonzero(service_process: Servi
             results = [future.result(timeout=30) for future in futures]  # no hang
             ended = time.monotonic() - killed
             assert health.wait_for("", NOT_SERVING, 10), health.seen
-            assert health.wait_for("gptoss.v1.InferenceService", NOT_SERVING, 1), health.seen
+            assert health.wait_for(READINESS_SERVICE, NOT_SERVING, 1), health.seen
             health.close()
         for code, _, reason in results:
             tally.add(f"in flight {code} {reason}".strip())

@@ -14,6 +14,7 @@ import grpc
 import httpx
 import psutil
 import pytest
+from gptoss.contract import READINESS_SERVICE
 from gptoss.v1 import inference_pb2 as pb
 from gptoss.v1 import inference_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -165,16 +166,16 @@ def test_health_and_reflection_need_no_key_but_inference_does(scripted_server: S
     tally = Tally("API keys: open probes and discovery, guarded inference")
     with grpc.insecure_channel(server.target) as channel:
         # Discovery without a key: list services, then describe one (what grpcurl / buf curl do).
-        assert {"gptoss.v1.InferenceService", "grpc.health.v1.Health"} <= _reflection_services(channel)
+        assert {READINESS_SERVICE, "grpc.health.v1.Health"} <= _reflection_services(channel)
         tally.add("reflection list OK")
         stub = reflection_pb2_grpc.ServerReflectionStub(channel)
-        request = reflection_pb2.ServerReflectionRequest(file_containing_symbol="gptoss.v1.InferenceService")
+        request = reflection_pb2.ServerReflectionRequest(file_containing_symbol=READINESS_SERVICE)
         replies = list(stub.ServerReflectionInfo(iter([request]), timeout=5))
         assert replies[0].file_descriptor_response.file_descriptor_proto, replies[0]
         tally.add("reflection describe OK")
         # Probes without a key: Check and Watch, liveness and readiness.
         health = health_pb2_grpc.HealthStub(channel)
-        for service in ("", "gptoss.v1.InferenceService"):
+        for service in ("", READINESS_SERVICE):
             reply = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
             assert reply.status == health_pb2.HealthCheckResponse.SERVING
             watch = health.Watch(health_pb2.HealthCheckRequest(service=service), timeout=5)
