@@ -138,7 +138,8 @@ def wait_url_of_pid(url: str, pid: int, timeout: float) -> None:
 
 
 def _settings_env(profile: str, overrides: Mapping[str, Any]) -> dict[str, str]:
-    env = {"GPTOSS_PROFILE": profile}
+    # Every frontend gets the same output-length rule: ignore_eos, which GPU profiles refuse by default.
+    env = {"GPTOSS_PROFILE": profile, "GPTOSS_IGNORE_EOS_CALLERS": "*"}
     for key, value in overrides.items():
         env[f"GPTOSS_{key.upper()}"] = json.dumps(value) if isinstance(value, dict | list) else str(value)
     return env

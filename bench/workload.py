@@ -15,7 +15,7 @@ from gptoss.v1 import inference_pb2 as pb
 
 from service.config import Settings
 from service.engine import SamplingOptions
-from service.validation import plan_generate
+from service.planner import plan_inline
 
 WorkloadKind = Literal["tokens", "chat"]
 
@@ -66,7 +66,7 @@ class PromptFactory:
 
     def _render(self, text: str) -> tuple[int, ...]:
         request = pb.GenerateRequest(messages=[pb.Message(role=pb.ROLE_USER, content=text)])
-        return tuple(plan_generate(request, self._settings).prompt_token_ids)
+        return tuple(plan_inline(request, self._settings).prompt_token_ids)
 
     def _calibrate(self, target: int) -> int:
         low, high = 0, len(self._filler)
@@ -91,4 +91,4 @@ def engine_options(settings: Settings, workload: Workload, max_tokens: int) -> S
         ignore_eos=True,
         temperature=workload.temperature,
     )
-    return plan_generate(request, settings).options
+    return plan_inline(request, settings).options

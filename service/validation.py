@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from gptoss.limits import MAX_REQUEST_ID_LENGTH, MAX_STOP_STRINGS, PRINTABLE_ASCII_PATTERN
@@ -22,7 +22,7 @@ from service.sampling import SamplingOptions
 from service.tool_checks import TOOL_NAME, check_tools
 
 if TYPE_CHECKING:
-    from service.planner import GenerationPlan
+    pass
 
 VOCAB_SIZE = 201088  # o200k_harmony, including Harmony's special tokens
 _PRINTABLE = re.compile(PRINTABLE_ASCII_PATTERN)
@@ -218,13 +218,3 @@ def stop_strings(stop: Sequence[str]) -> tuple[str, ...]:
     if any(not s for s in stop):
         raise invalid_argument("stop strings must not be empty", "stop")
     return tuple(stop)
-
-
-def __getattr__(name: str) -> Callable[[pb.GenerateRequest, Settings], GenerationPlan]:
-    """`plan_generate` moved to `service.planner.plan_inline` (validation no longer renders);
-    this alias keeps bench/workload.py working until it imports the new name. Remove it then."""
-    if name == "plan_generate":
-        from service.planner import plan_inline
-
-        return plan_inline
-    raise AttributeError(name)
