@@ -77,7 +77,7 @@ def main() -> None:
     from service.config import Settings
 
     overrides = {"max_concurrent_requests": "4096", **dict(item.split("=", 1) for item in args.set)}
-    settings = Settings(profile="cpu-tiny", port=0, metrics_port=None, **overrides)  # type: ignore[arg-type]
+    settings = Settings(profile="cpu-tiny", port=0, metrics_port=None, **overrides)
     prompt = PromptFactory(settings, args.prompt_tokens, unique=False).prompt(0)
     server = InProcessService(settings, instant_factory(InstantEngine([[1], [2]]))).start(ready_timeout=60)
     context = multiprocessing.get_context("spawn")

@@ -48,7 +48,7 @@ class RunConfig:
     argv: list[str] = field(default_factory=list)
 
     def settings(self) -> Settings:
-        return Settings(profile=self.profile, **self.overrides)  # type: ignore[arg-type]
+        return Settings(profile=self.profile, **self.overrides)
 
 
 def engine_version() -> str:

@@ -82,8 +82,8 @@ def hardened_protocol(
 ) -> type[Any]:
     """A protocol class for `uvicorn.Config(http=...)` with these limits."""
 
-    class HardenedHTTPProtocol(base):  # type: ignore[misc, valid-type]
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    class HardenedHTTPProtocol(base):  # type: ignore[misc]
+        def connection_made(self, transport: asyncio.Transport) -> None:
             self._deadlines = _Deadlines()
             super().connection_made(transport)
             self._arm(header_timeout, self._head_expired)

@@ -290,4 +290,4 @@ def load_settings(argv: list[str] | None = None, **overrides: Any) -> Settings:
     """Build settings from CLI args (when argv is given), env, file and profile."""
     if argv is None:
         return Settings(**overrides)
-    return Settings(_cli_parse_args=argv, _cli_prog_name="gptoss-service", **overrides)  # type: ignore[call-arg]
+    return Settings(_cli_parse_args=argv, _cli_prog_name="gptoss-service", **overrides)

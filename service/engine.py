@@ -198,7 +198,7 @@ def _stat_logger_factory() -> Any:
 
     from service import metrics
 
-    class GptossStatLogger(StatLoggerBase):  # type: ignore[misc]
+    class GptossStatLogger(StatLoggerBase):
         def __init__(self, vllm_config: Any, engine_index: int = 0) -> None:
             self.engine_index = engine_index
 

@@ -40,7 +40,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):  # type: i
 
     async def Generate(
         self, request: pb.GenerateRequest, context: Context
-    ) -> AsyncIterator[pb.GenerateResponse]:  # type: ignore[override]
+    ) -> AsyncIterator[pb.GenerateResponse]:
         code = "CANCELLED"  # unless we get to say otherwise: the client went away
         metadata = context.invocation_metadata()
         caller = self._keys.caller(metadata, context.peer())

@@ -171,7 +171,7 @@ def max_tokens(request: pb.GenerateRequest, prompt_tokens: int, param: str, sett
 
 
 def _check_range(request: pb.GenerateRequest, name: str, low: float, high: float) -> float | None:
-    if not request.HasField(name):  # type: ignore[arg-type]
+    if not request.HasField(name):
         return None
     value = float(getattr(request, name))
     if not (math.isfinite(value) and low <= value <= high):

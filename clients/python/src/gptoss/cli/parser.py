@@ -85,7 +85,7 @@ def _add_connection_flags(parser: argparse.ArgumentParser, *, with_defaults: boo
     leaves the main parser's value): `gptoss --target X health` and `gptoss health --target X`."""
     group = parser.add_argument_group("connection (before or after the subcommand)")
     for flag, default, options in _connection_flags():
-        group.add_argument(flag, default=default if with_defaults else argparse.SUPPRESS, **options)  # type: ignore[arg-type]
+        group.add_argument(flag, default=default if with_defaults else argparse.SUPPRESS, **options)
 
 
 def _conversation_flags(parser: argparse.ArgumentParser) -> None:
