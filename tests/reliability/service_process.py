@@ -22,6 +22,8 @@ import grpc
 import psutil
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from tests.support.harmony_tiny import ensure_harmony_tiny
+
 ROOT = Path(__file__).resolve().parents[2]
 READINESS = "gptoss.v1.InferenceService"
 _LISTENING = re.compile(r"gRPC listening on ([\d.]+):(\d+)")
@@ -57,6 +59,7 @@ class ServiceProcess:
     # -- start / stop -------------------------------------------------------------------------
 
     def start(self, ready_timeout: float = 420.0) -> ServiceProcess:
+        ensure_harmony_tiny()  # the cpu-tiny profile serves it
         self.proc = subprocess.Popen(
             self.command,
             cwd=ROOT,
