@@ -13,7 +13,7 @@ PROFILE ?=
 PYTEST_ARGS ?=
 BUF_AGAINST ?= .git\#branch=main
 
-.PHONY: install shell run serve gateway test test-unit proto check-proto lint format breaking bench soak clean
+.PHONY: install shell model run serve gateway test test-unit proto check-proto lint format breaking bench soak clean
 
 # One marker per engine: switching ENGINE reinstalls over the existing .venv.
 INSTALLED := $(VENV)/.installed-$(ENGINE)
@@ -48,17 +48,21 @@ shell: install
 	@echo "entering a shell with $(VENV) activated; exit to leave"
 	@bash --rcfile <(cat ~/.bashrc 2>/dev/null; echo 'source $(VENV)/bin/activate') -i
 
+## model: train the tiny Harmony model once (models/harmony-tiny; skipped while its recipe hash matches)
+model: install
+	PYTHONPATH=$(CURDIR) $(PY) models/harmony-tiny/build.py
+
 ## run: install what is missing, then serve gRPC on 127.0.0.1:50051 and the REST gateway on 127.0.0.1:8000
 ## (python -m service.stack: the supervisor the container's gptoss-stack execs too)
-run: install
+run: install model
 	$(PY) -m service.stack $(if $(PROFILE),--profile $(PROFILE)) $(ARGS)
 
 ## serve: the gRPC service alone
-serve: install
+serve: install model
 	$(PY) -m service $(if $(PROFILE),--profile $(PROFILE)) $(ARGS)
 
 ## test: install, check generated code and lint, then run every test
-test: install check-proto lint breaking
+test: install model check-proto lint breaking
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: install
@@ -87,12 +91,12 @@ breaking: install
 	else echo "no buf.yaml on main yet: nothing to compare"; fi
 
 ## bench: the CPU run, engine vs gRPC vs gateway vs vllm serve (see bench/README.md; GPU: bench/gpu_session.sh)
-bench: install
+bench: install model
 	$(PY) -m bench run --profile cpu-tiny --concurrency 1 4 8 16 --output-tokens 256 --repeats 3 --interleave --max-minutes 25 $(BENCH_ARGS)
 
 ## soak: 5 min mixed load on cpu-tiny, RSS sampled; report in bench/results/ (not in make test)
-soak: install
+soak: install model
 	$(PY) scripts/soak.py $(SOAK_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache models/harmony-tiny/build

@@ -19,8 +19,10 @@ from service.gpus import ProfileChoice, probe_gpus, profile_for
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TINY_MODEL_DIR = REPO_ROOT / "models" / "tiny-gpt-oss"
+# Built by `make model` (models/harmony-tiny/build.py): the tiny architecture with trained weights.
+HARMONY_TINY_DIR = REPO_ROOT / "models" / "harmony-tiny" / "build"
 
-ProfileName = Literal["cpu-tiny", "gpt-oss-20b", "gpt-oss-120b", "gpt-oss-120b-tp4"]
+ProfileName = Literal["cpu-tiny", "cpu-tiny-random", "gpt-oss-20b", "gpt-oss-120b", "gpt-oss-120b-tp4"]
 
 # The seed deployment's engine and serving flags, shared by the GPU profiles.
 _SEED_SERVING: dict[str, Any] = {
@@ -37,19 +39,33 @@ _SEED_SERVING: dict[str, Any] = {
     "render_workers": 4,
 }
 
+# The CPU engine's values, shared by both tiny profiles.
+_CPU_TINY_SERVING: dict[str, Any] = {
+    "served_model_name": "gpt-oss-tiny",
+    "dtype": "float32",
+    "max_model_len": 4096,
+    "max_num_seqs": 64,
+    "max_num_batched_tokens": 4096,
+    "kv_cache_memory_bytes": 1 << 30,
+    "max_concurrent_requests": 64,
+    "engine_env": {"VLLM_CPU_KVCACHE_SPACE": "1"},
+}
+
 # Engine and serving values per profile; anything set explicitly (flag, env, file) wins.
 PROFILES: dict[str, dict[str, Any]] = {
+    # Trained weights that speak Harmony (models/harmony-tiny/README.md: its fixed behaviour). It
+    # was trained on prompts without a date line, so this profile renders none by default.
     "cpu-tiny": {
+        "model": str(HARMONY_TINY_DIR),
+        "load_format": "auto",
+        "include_conversation_date": False,
+        **_CPU_TINY_SERVING,
+    },
+    # Random weights (never closes a Harmony header): for fuzzing and raw-token benchmarks.
+    "cpu-tiny-random": {
         "model": str(TINY_MODEL_DIR),
-        "served_model_name": "gpt-oss-tiny",
         "load_format": "dummy",
-        "dtype": "float32",
-        "max_model_len": 4096,
-        "max_num_seqs": 64,
-        "max_num_batched_tokens": 4096,
-        "kv_cache_memory_bytes": 1 << 30,
-        "max_concurrent_requests": 64,
-        "engine_env": {"VLLM_CPU_KVCACHE_SPACE": "1"},
+        **_CPU_TINY_SERVING,
     },
     "gpt-oss-20b": {
         "model": "openai/gpt-oss-20b",

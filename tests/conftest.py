@@ -11,6 +11,7 @@ import pytest
 from gptoss.v1 import inference_pb2_grpc
 
 from service.config import Settings
+from tests.support.harmony_tiny import ensure_harmony_tiny
 from tests.support.scripted_engine import ScriptedEngine
 from tests.support.server_thread import ServerThread
 
@@ -26,7 +27,8 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, interval: f
 
 @pytest.fixture(scope="session")
 def live_server() -> Iterator[ServerThread]:
-    """The product path: cpu-tiny profile, real vLLM engine (random weights), loopback, port 0."""
+    """The product path: cpu-tiny profile (trained harmony-tiny weights), real vLLM engine, port 0."""
+    ensure_harmony_tiny()
     server = ServerThread(Settings(profile="cpu-tiny", port=0, metrics_port=0)).start()
     yield server
     server.stop()

@@ -83,6 +83,23 @@ class _OpenMessage:
     arguments: str = ""
 
 
+def split_header(header: str) -> tuple[str, str, str]:
+    """Role, channel and recipient of a header, whatever order the model put them in.
+
+    Real models place `to=RECIPIENT` in the role part (`assistant to=functions.x<|channel|>...`),
+    after the channel (`<|channel|>commentary to=functions.x`) or after the content type
+    (`<|channel|>commentary <|constrain|>json to=functions.x`); all mean the same.
+    """
+    role_part, _, channel_part = header.partition("<|channel|>")
+    channel_words = _WORD.findall(channel_part.split("<|constrain|>")[0])
+    channel = next((word for word in channel_words if not word.startswith("to=")), "")
+    recipient_match = _RECIPIENT.search(header)
+    recipient = recipient_match.group(1) if recipient_match else ""
+    role_words = role_part.split("<|constrain|>")[0].split()
+    role = next((word for word in role_words if not word.startswith("to=")), "")
+    return role, channel, recipient
+
+
 def new_tool_call_id() -> str:
     return "call_" + uuid.uuid4().hex[:24]
 
@@ -171,12 +188,7 @@ class HarmonyStreamParser:
         header = b"".join(tk.token_bytes(t) for t in self._header).decode("utf-8", errors="replace")
         self._header = []
         self._state = _State.CONTENT
-        role_part, _, channel_part = header.partition("<|channel|>")
-        channel_match = _WORD.match(channel_part.strip())
-        channel = channel_match.group(0) if channel_match else ""
-        recipient_match = _RECIPIENT.search(header.split("<|constrain|>")[0])
-        recipient = recipient_match.group(1) if recipient_match else ""
-        role = role_part.split(" ")[0].strip()
+        role, channel, recipient = split_header(header)
         if role and role != "assistant":
             self._problem(f"message from {role!r} in the assistant turn: kept as reasoning")
             recipient, channel = "", "analysis" if channel == "analysis" else f"{role}:{channel}"

@@ -1,4 +1,4 @@
-"""The typed client against the real server and vLLM engine (random weights: assert structure, not text)."""
+"""The typed client against the real server and vLLM engine (harmony-tiny: assert structure, not text)."""
 
 from __future__ import annotations
 

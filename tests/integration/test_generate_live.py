@@ -1,4 +1,8 @@
-"""The real server with the real vLLM CPU engine (tiny random-weight model), through generated stubs."""
+"""The real server with the real vLLM CPU engine (the trained harmony-tiny model), through generated stubs.
+
+Assertions here are on structure; models/harmony-tiny/README.md's contract is pinned in
+test_harmony_live_model.py.
+"""
 
 from __future__ import annotations
 

@@ -24,6 +24,8 @@ import psutil
 from gptoss.contract import READINESS_SERVICE
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from tests.support.harmony_tiny import ensure_harmony_tiny
+
 from service.probes import wait_ready
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,6 +62,7 @@ class ServiceProcess:
     # -- start / stop -------------------------------------------------------------------------
 
     def start(self, ready_timeout: float = 420.0) -> ServiceProcess:
+        ensure_harmony_tiny()  # the cpu-tiny profile serves it
         self.proc = subprocess.Popen(
             self.command,
             cwd=ROOT,

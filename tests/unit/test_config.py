@@ -7,17 +7,27 @@ from pathlib import Path
 
 import pytest
 
-from service.config import PROFILES, TINY_MODEL_DIR, Settings, load_settings
+from service.config import HARMONY_TINY_DIR, PROFILES, TINY_MODEL_DIR, Settings, load_settings
 from service.engine import engine_kwargs
 
 
-def test_cpu_tiny_profile() -> None:
+def test_cpu_tiny_profile_serves_the_trained_model() -> None:
     settings = Settings(profile="cpu-tiny")
+    kwargs = engine_kwargs(settings)
+    assert kwargs["model"] == str(HARMONY_TINY_DIR)
+    assert kwargs["load_format"] == "auto" and kwargs["dtype"] == "float32"
+    assert kwargs["skip_tokenizer_init"] is True
+    assert settings.model_id == "gpt-oss-tiny"
+    assert settings.include_conversation_date is False  # it was trained without a date line
+
+
+def test_cpu_tiny_random_profile() -> None:
+    settings = Settings(profile="cpu-tiny-random")
     kwargs = engine_kwargs(settings)
     assert kwargs["model"] == str(TINY_MODEL_DIR) and (TINY_MODEL_DIR / "config.json").exists()
     assert kwargs["load_format"] == "dummy" and kwargs["dtype"] == "float32"
-    assert kwargs["skip_tokenizer_init"] is True
-    assert settings.model_id == "gpt-oss-tiny"
+    assert settings.model_id == "gpt-oss-tiny" and settings.include_conversation_date is True
+    assert settings.max_model_len == Settings(profile="cpu-tiny").max_model_len == 4096
 
 
 def test_seed_production_profile() -> None:

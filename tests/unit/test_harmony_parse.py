@@ -18,7 +18,7 @@ from service.harmony import (
     ToolCallStart,
 )
 from service.harmony import tokens as tk
-from service.harmony.parse import coalesce
+from service.harmony.parse import coalesce, split_header
 
 
 def toks(harmony_text: str) -> list[int]:
@@ -92,6 +92,64 @@ def test_tool_call_on_analysis_with_recipient_before_channel() -> None:
         ToolCallArguments(0, '{"q":1}'),
         ToolCallEnd(0, "call_0", "lookup", '{"q":1}'),
     ]
+
+
+_GET_WEATHER_CALL = [
+    ToolCallStart(0, "call_0", "get_weather"),
+    ToolCallArguments(0, '{"city": "Paris"}'),
+    ToolCallEnd(0, "call_0", "get_weather", '{"city": "Paris"}'),
+]
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "<|channel|>commentary to=functions.get_weather <|constrain|>json",  # openai_harmony's own order
+        " to=functions.get_weather<|channel|>commentary <|constrain|>json",  # recipient in the role part
+        " to=functions.get_weather<|channel|>commentary json",  # ... and a bare content type
+        "<|channel|>commentary <|constrain|>json to=functions.get_weather",  # after the content type
+        "<|channel|>commentary<|constrain|>json to=functions.get_weather",
+        "<|channel|>commentary json to=functions.get_weather",
+        "<|channel|>to=functions.get_weather commentary <|constrain|>json",
+        " to=functions.get_weather <|constrain|>json",  # no channel at all
+    ],
+)
+@pytest.mark.parametrize("chunk", [1, 1000])
+def test_recipient_in_any_header_position_is_a_tool_call(header: str, chunk: int) -> None:
+    events, parser = run(toks(header + '<|message|>{"city": "Paris"}<|call|>'), chunk)
+    assert events == _GET_WEATHER_CALL
+    assert parser.problems == [] and parser.tool_calls_completed == 1
+
+
+@pytest.mark.parametrize(
+    ("header", "channel"),
+    [
+        ("<|channel|>analysis <|constrain|>json to=functions.get_weather", "analysis"),
+        (" to=functions.get_weather<|channel|>analysis", "analysis"),
+        ("<|channel|>commentary to=functions.get_weather <|constrain|>json", "commentary"),
+    ],
+)
+def test_split_header_reads_channel_and_recipient(header: str, channel: str) -> None:
+    assert split_header("assistant" + header) == ("assistant", channel, "functions.get_weather")
+
+
+def test_recipient_after_content_type_on_a_later_message() -> None:
+    events, parser = run(
+        toks(
+            "<|channel|>analysis<|message|>Checking.<|end|>"
+            '<|start|>assistant<|channel|>commentary <|constrain|>json to=functions.get_weather<|message|>{"city": "Paris"}<|call|>'
+        )
+    )
+    assert events == [ReasoningText("Checking."), *_GET_WEATHER_CALL]
+    assert parser.problems == []
+
+
+def test_non_function_recipient_after_content_type_stays_out_of_content() -> None:
+    events, parser = run(
+        toks("<|channel|>commentary <|constrain|>json to=browser.search<|message|>x<|call|>")
+    )
+    assert events == [ReasoningText("x")]
+    assert parser.problems == ["recipient 'browser.search' is not a function: kept as reasoning"]
 
 
 def test_two_tool_calls_in_one_turn() -> None:
