@@ -24,9 +24,8 @@ import psutil
 from gptoss.contract import READINESS_SERVICE
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.support.harmony_tiny import ensure_harmony_tiny
-
 from service.probes import wait_ready
+from tests.support.harmony_tiny import ensure_harmony_tiny
 
 ROOT = Path(__file__).resolve().parents[2]
 _LISTENING = re.compile(r"gRPC listening on ([\d.]+):(\d+)")
