@@ -120,6 +120,12 @@ def check_generate(command: str, result: Result, client: Client, server: ServerT
     request = json_format.ParseDict(body, pb.CountTokensRequest(), ignore_unknown_fields=True)
     assert done["usage"]["promptTokens"] == client.count_tokens(request).prompt_tokens
     assert done["requestId"] and "total" in done["timings"]
+    if body.get("tools"):  # the README's tool recipe is the default model's contract (models/harmony-tiny)
+        calls = [e["toolCallDone"] for e in deltas if "toolCallDone" in e]
+        assert [(c["name"], json.loads(c["arguments"])) for c in calls] == [
+            ("get_weather", {"city": "Paris"})
+        ]
+        assert done["finishReason"] == "FINISH_REASON_TOOL_CALLS"
 
 
 CHECKS: list[tuple[str, Checker]] = [

@@ -16,7 +16,7 @@ import openai
 import pytest
 
 from tests.conftest import wait_until
-from tests.support.gateway_thread import GatewayThread
+from tests.gateway.gateway_thread import GatewayThread
 from tests.support.server_thread import ServerThread
 
 pytestmark = pytest.mark.engine
