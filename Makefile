@@ -55,7 +55,7 @@ model: install
 ## run: install what is missing, then serve gRPC on 127.0.0.1:50051 and the REST gateway on 127.0.0.1:8000
 ## (python -m service.stack: the supervisor the container's gptoss-stack execs too)
 run: install model
-	$(PY) -m service.stack $(if $(PROFILE),--profile $(PROFILE)) $(ARGS)
+	$(PY) -m service.stack --first-answer $(if $(PROFILE),--profile $(PROFILE)) $(ARGS)
 
 ## serve: the gRPC service alone
 serve: install model

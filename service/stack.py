@@ -18,6 +18,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from service import first_answer
 from service.probes import connect_host, grpc_serving, http_ok
 from service.supervisor import ChildSpec, Supervisor, say
 
@@ -36,6 +37,7 @@ class StackConfig:
     http_port: int
     gateway: bool
     stop_timeout: float
+    first_answer: bool
     child_env: dict[str, str]  # what the children get on top of the supervisor's environment
     service_args: tuple[str, ...] = ()  # flags handed to `python -m service` as they are
 
@@ -59,6 +61,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--grpc-port", type=int, help="service port (GPTOSS_PORT; default 50051)")
     parser.add_argument("--http-port", type=int, help="gateway port (GPTOSS_GATEWAY_PORT; default 8000)")
     parser.add_argument("--no-gateway", action="store_true", help="the gRPC service alone")
+    parser.add_argument(
+        "--first-answer",
+        action="store_true",
+        help='once ready, ask the gateway "Hi" and print the answer (make run does; a quick check)',
+    )
     parser.add_argument(
         "--stop-timeout",
         type=float,
@@ -93,6 +100,7 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str]) -> StackConfig
         http_port=int(merged.get("GPTOSS_GATEWAY_PORT", DEFAULT_HTTP_PORT)),
         gateway=not args.no_gateway,
         stop_timeout=args.stop_timeout,
+        first_answer=bool(args.first_answer),
         child_env=child_env,
         service_args=tuple(getattr(args, "service_args", ())),
     )
@@ -119,6 +127,7 @@ def supervisor(config: StackConfig, python: str = sys.executable) -> Supervisor:
         ready=lambda: http_ok(url + "/ready", timeout=1.0),
         ready_message=f"ready: OpenAI API at {url}/v1 (gRPC at {target})",
         stop_timeout=config.stop_timeout,
+        on_ready=(lambda: say(first_answer.describe(url))) if config.first_answer else None,
     )
 
 

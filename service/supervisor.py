@@ -19,6 +19,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -54,11 +55,13 @@ class Supervisor:
         ready: Callable[[], bool] | None = None,
         ready_message: str = "",
         stop_timeout: float = 150.0,
+        on_ready: Callable[[], None] | None = None,
     ) -> None:
         self.specs = list(children)
         self.stop_order = list(stop_order or [spec.name for spec in children])
         self.ready = ready
         self.ready_message = ready_message
+        self.on_ready = on_ready  # runs once, in a thread, after the ready line
         self.stop_timeout = stop_timeout
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.signals = 0
@@ -104,6 +107,8 @@ class Supervisor:
                 if self.ready():
                     announced = True
                     say(self.ready_message)
+                    if self.on_ready is not None:
+                        threading.Thread(target=self.on_ready, name="on-ready", daemon=True).start()
                 next_probe = time.monotonic() + PROBE_EVERY_S
             time.sleep(POLL_S)
         return None

@@ -46,9 +46,9 @@ def test_prompts_are_the_services_rendering_without_a_date() -> None:
     from gptoss.v1 import inference_pb2 as pb
 
     from service.config import Settings
-    from service.validation import plan_generate
+    from service.planner import plan_inline
 
     hi = next(s for s in train.sequences() if s.name == "hi")
     request = pb.GenerateRequest(messages=[pb.Message(role=pb.ROLE_USER, content="Hi")])
-    assert plan_generate(request, Settings(profile="cpu-tiny")).prompt_token_ids == hi.prompt
+    assert plan_inline(request, Settings(profile="cpu-tiny")).prompt_token_ids == hi.prompt
     assert b"Current date" not in tk.encoding().decode(hi.prompt).encode()

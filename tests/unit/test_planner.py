@@ -65,7 +65,8 @@ def test_the_request_id_is_chosen_in_one_place() -> None:
 
 
 def test_the_conversation_date_comes_from_the_clock_passed_in() -> None:
-    plan = asyncio.run(_planner().plan_generate(pb.GenerateRequest(messages=USER), "r", ""))
+    dated = _planner(include_conversation_date=True)  # cpu-tiny's trained model is dateless
+    plan = asyncio.run(dated.plan_generate(pb.GenerateRequest(messages=USER), "r", ""))
     assert "2031-02-03" in tokens.encoding().decode(plan.prompt_token_ids)
     undated = asyncio.run(
         _planner(include_conversation_date=False).plan_generate(pb.GenerateRequest(messages=USER), "r", "")
