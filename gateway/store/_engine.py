@@ -3,8 +3,10 @@ the one translation of driver failures into StoreUnavailable (the gateway answer
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -72,10 +74,21 @@ def _alembic_config(connection: sa.Connection) -> Config:
     return config
 
 
+# Alembic keeps its running context in module globals: one migration at a time per process
+# (gateways of one process may run on different event loops, hence a thread lock, polled).
+_MIGRATING = threading.Lock()
+
+
 async def migrate(engine: AsyncEngine) -> None:
-    """Bring the schema to the newest revision (idempotent; safe with replicas starting together)."""
-    async with guard(), engine.begin() as conn:
-        await conn.run_sync(lambda sync: command.upgrade(_alembic_config(sync), "head"))
+    """Bring the schema to the newest revision (idempotent; Postgres replicas starting together
+    serialize on an advisory lock in migrations/env.py)."""
+    while not _MIGRATING.acquire(blocking=False):
+        await asyncio.sleep(0.01)
+    try:
+        async with guard(), engine.begin() as conn:
+            await conn.run_sync(lambda sync: command.upgrade(_alembic_config(sync), "head"))
+    finally:
+        _MIGRATING.release()
 
 
 async def revision(engine: AsyncEngine) -> str | None:
