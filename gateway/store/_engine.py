@@ -75,15 +75,14 @@ def _alembic_config(connection: sa.Connection) -> Config:
 
 
 # Alembic keeps its running context in module globals: one migration at a time per process
-# (gateways of one process may run on different event loops, hence a thread lock, polled).
+# (gateways of one process may run on different event loops, hence a thread lock).
 _MIGRATING = threading.Lock()
 
 
 async def migrate(engine: AsyncEngine) -> None:
     """Bring the schema to the newest revision (idempotent; Postgres replicas starting together
     serialize on an advisory lock in migrations/env.py)."""
-    while not _MIGRATING.acquire(blocking=False):
-        await asyncio.sleep(0.01)
+    await asyncio.to_thread(_MIGRATING.acquire)  # waits in a worker thread, not on the loop
     try:
         async with guard(), engine.begin() as conn:
             await conn.run_sync(lambda sync: command.upgrade(_alembic_config(sync), "head"))

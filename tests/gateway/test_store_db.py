@@ -88,7 +88,9 @@ def test_retention_ttl_and_max_rows(store_url: str) -> None:
         async with store.engine.begin() as conn:  # r0 is a day old, the others newer one by one
             for i in range(5):
                 created = time.time() - 86400 if i == 0 else time.time() - 100 + i
-                await conn.execute(responses.update().where(responses.c.id == f"r{i}").values(created_at=created))
+                await conn.execute(
+                    responses.update().where(responses.c.id == f"r{i}").values(created_at=created)
+                )
         assert await enforce_retention(store.engine, ttl=3600, max_rows=None) == 1
         assert await enforce_retention(store.engine, ttl=3600, max_rows=2) == 2
         async with store.engine.connect() as conn:

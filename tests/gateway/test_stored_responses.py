@@ -12,10 +12,10 @@ import httpx
 import openai
 import pytest
 
-from tests.clients.fake_service import FakeServer, Reply, content, done, reasoning, tool_call
-from tests.conftest import wait_until
 from gateway.store import Store
 from gateway.store._tables import responses
+from tests.clients.fake_service import FakeServer, Reply, content, done, reasoning, tool_call
+from tests.conftest import wait_until
 from tests.support.gateway_thread import GatewayThread
 from tests.support.postgres import Postgres
 
