@@ -74,10 +74,10 @@ class Background:
                     self.generation._count(event)
                     pending += machine.on_event(event)
                     if loop.time() - flushed >= self.flush_every:
+                        if await self.store.responses.status(response_id) in ("cancelled", None):
+                            return  # cancelled or deleted, maybe on another replica
                         await self.store.responses.add_events(response_id, pending, machine.snapshot())
                         pending, flushed = [], loop.time()
-                        if await self.store.responses.status(response_id) == "cancelled":
-                            return
             finally:
                 await running.close()
             if machine.final is None:
@@ -144,7 +144,9 @@ class Background:
 
 
 async def _quietly(work: Any) -> None:
+    """The last writes of a response that is ending anyway: a failure (store down, the row deleted
+    meanwhile) is logged, and the stale sweep ends a row that still exists."""
     try:
         await work
-    except StoreUnavailable:
-        log.warning("could not store the end of a background response")
+    except Exception as exc:
+        log.warning("could not store the end of a background response: %r", exc)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway._errors import GatewayError, invalid_request
+from gateway._errors import ErrorBody, GatewayError, invalid_request
 from gateway._responses_background import Background
 from gateway._responses_items import items_json
 from gateway._responses_schema import InputItem
@@ -20,6 +20,17 @@ from gateway.store import TERMINAL, NotFound, Store
 
 Json = dict[str, Any]
 Order = Literal["asc", "desc"]
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": description}
+    for status, description in (
+        (400, "Invalid request"),
+        (401, "Missing or wrong API key"),
+        (404, "No such object for this API key"),
+        (413, "Request body too large"),
+        (500, "Internal error"),
+        (503, "The response store is unavailable; see Retry-After"),
+    )
+}
 
 
 class ConversationCreate(BaseModel):
@@ -86,10 +97,19 @@ def no_store_routes() -> APIRouter:
 
 def stored_routes(store: Store, get_background: Callable[[], Background]) -> APIRouter:
     """The routes; the background runner exists only once the app serves (it needs the loop)."""
-    router = APIRouter(tags=["openai"])
+    router = APIRouter(tags=["openai"], responses=ERRORS)
     responses, conversations = store.responses, store.conversations
 
-    @router.get("/v1/responses/{response_id}", response_model=None)
+    @router.get(
+        "/v1/responses/{response_id}",
+        response_model=None,
+        responses={
+            200: {
+                "description": "The response, or with stream=true an SSE stream",
+                "content": {"text/event-stream": {}},
+            }
+        },
+    )
     async def get_response(
         request: Request, response_id: str, stream: bool = False, starting_after: int = Query(-1, ge=-1)
     ) -> Response:

@@ -46,9 +46,6 @@ def create_engine(url: str, *, connect_timeout: float = 5.0) -> AsyncEngine:
     parsed = make_url(url)
     kwargs: dict[str, Any] = {"pool_pre_ping": True}
     if parsed.get_backend_name() == "sqlite":
-        database = parsed.database or ""
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
         kwargs["connect_args"] = {"timeout": 30}
     elif parsed.get_backend_name() == "postgresql":
         kwargs["connect_args"] = {"timeout": connect_timeout, "command_timeout": 30}
@@ -82,6 +79,9 @@ _MIGRATING = threading.Lock()
 async def migrate(engine: AsyncEngine) -> None:
     """Bring the schema to the newest revision (idempotent; Postgres replicas starting together
     serialize on an advisory lock in migrations/env.py)."""
+    database = engine.url.database or ""
+    if engine.dialect.name == "sqlite" and database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)  # the data dir, on first start
     await asyncio.to_thread(_MIGRATING.acquire)  # waits in a worker thread, not on the loop
     try:
         async with guard(), engine.begin() as conn:

@@ -143,6 +143,17 @@ def test_background_cancel_stops_the_engine_call(
     assert client.responses.retrieve(response.id).status == "cancelled"
 
 
+def test_deleting_a_running_background_response_stops_it(
+    fake: FakeServer, start_gateway: Start, store_url: str
+) -> None:
+    fake.servicer.generate_script = [Reply([content("partial")], hang=True)]
+    client = sdk(start_gateway([fake.target], store_url=store_url))
+    response = client.responses.create(model="m", input="x", background=True)
+    assert wait_until(lambda: len(fake.servicer.requests) == 1)
+    client.responses.delete(response.id)
+    assert fake.servicer.cancelled.wait(10)
+
+
 def test_ownership_two_keys(fake: FakeServer, start_gateway: Start) -> None:
     gateway = start_gateway([fake.target], api_keys=["key-a", "key-b"])
     alice, bob = sdk(gateway, "key-a"), sdk(gateway, "key-b")
