@@ -136,3 +136,14 @@ def test_concurrent_writers_from_two_engines(store_url: str) -> None:
         return int(done)
 
     assert run(main()) == 40
+
+
+def test_migrate_command(store_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from gateway.store.__main__ import main
+
+    assert main(["current", "--store-url", store_url]) == 0
+    assert "schema revision: None" in capsys.readouterr().out
+    assert main(["upgrade", "--store-url", store_url]) == 0
+    assert "schema revision: 0001" in capsys.readouterr().out
+    assert main(["upgrade", "--store-url", "postgresql://nobody@127.0.0.1:1/none"]) == 1
+    assert "the store is unavailable" in capsys.readouterr().err
