@@ -20,7 +20,7 @@ from gateway._responses_items import Json, input_items, with_history
 from gateway._responses_output import conversation_id, whole_response
 from gateway._responses_schema import ResponsesRequest
 from gateway._translate_common import new_id
-from gateway.store import NotFound, Store, StoreUnavailable
+from gateway.store import NotFound, NotReady, Store, StoreUnavailable
 
 log = logging.getLogger("gateway")
 ROUTE = "/v1/responses"
@@ -69,6 +69,8 @@ class StatefulResponses:
         except NotFound as exc:
             param = "previous_response_id" if body.previous_response_id is not None else "conversation"
             raise GatewayError(404, str(exc), param=param, code="not_found") from None
+        except NotReady as exc:
+            raise invalid_request(str(exc), "previous_response_id") from None
         return []
 
     async def create(self, request: Request, body: ResponsesRequest) -> Response:

@@ -6,7 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.store._conversations import ConversationStore
 from gateway.store._engine import StoreUnavailable, create_engine, migrate, revision, sqlite_url
-from gateway.store._responses import TERMINAL, NotFound, ResponseStore, StoredResponse
+from gateway.store._responses import TERMINAL, NotFound, NotReady, ResponseStore, StoredResponse
 from gateway.store._retention import enforce_retention, housekeeping, sweep_stale
 
 
@@ -36,6 +36,7 @@ class Store:
 __all__ = [
     "TERMINAL",
     "NotFound",
+    "NotReady",
     "Store",
     "StoreUnavailable",
     "StoredResponse",

@@ -22,6 +22,10 @@ class NotFound(Exception):
     """No such object for this owner (others' objects are reported the same way: no leak)."""
 
 
+class NotReady(Exception):
+    """A chain cannot continue a response that is still being generated."""
+
+
 @dataclass(frozen=True)
 class StoredResponse:
     id: str
@@ -119,6 +123,8 @@ class ResponseStore:
                 if len(turns) >= MAX_CHAIN:
                     raise NotFound(f"the chain of '{response_id}' is longer than {MAX_CHAIN} responses")
                 stored = await _get(conn, next_id, owner)
+                if not turns and stored.status not in TERMINAL:
+                    raise NotReady(f"Response '{response_id}' is still {stored.status}; wait until it ends.")
                 turns.append(stored.input_items + list(stored.response.get("output", [])))
                 next_id = stored.previous_response_id
         return [item for turn in reversed(turns) for item in turn]

@@ -80,6 +80,10 @@ def test_retrieve_input_items_pages_and_delete(
     assert [i.content[0].text for i in first.data] == texts[:2] and first.has_more  # type: ignore[union-attr]
     rest = client.responses.input_items.list(response.id, after=first.last_id, order="asc")
     assert [i.content[0].text for i in rest.data] == texts[2:] and not rest.has_more  # type: ignore[union-attr]
+    before = client.responses.input_items.list(
+        response.id, order="asc", extra_query={"before": rest.data[1].id}
+    )
+    assert [i.id for i in before.data] == [i.id for i in first.data + rest.data[:1]]
     newest = client.responses.input_items.list(response.id, limit=1)  # default order: desc
     assert newest.data[0].content[0].text == texts[-1]  # type: ignore[union-attr]
     assert [i.id for i in client.responses.input_items.list(response.id, order="asc")] == [
@@ -150,6 +154,9 @@ def test_deleting_a_running_background_response_stops_it(
     client = sdk(start_gateway([fake.target], store_url=store_url))
     response = client.responses.create(model="m", input="x", background=True)
     assert wait_until(lambda: len(fake.servicer.requests) == 1)
+    with pytest.raises(openai.BadRequestError) as info:  # a chain cannot continue a running response
+        client.responses.create(model="m", input="x", previous_response_id=response.id)
+    assert info.value.body["param"] == "previous_response_id"  # type: ignore[index]
     client.responses.delete(response.id)
     assert fake.servicer.cancelled.wait(10)
 
