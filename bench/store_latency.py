@@ -38,7 +38,17 @@ def _service() -> InProcessService:
 
 def _measure(target: str, store_args: list[str], requests: int, chained: bool) -> list[float]:
     port = free_port()
-    argv = [sys.executable, "-m", "gateway", "--backend", target, "--port", str(port), "--log-level", "warning"]
+    argv = [
+        sys.executable,
+        "-m",
+        "gateway",
+        "--backend",
+        target,
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
     gateway = servers.Server("gateway", argv + store_args, {}, LOGS / "store-latency.log")
     url = f"http://127.0.0.1:{port}"
     try:
@@ -70,7 +80,9 @@ def _row(name: str, ms: list[float], base: float | None) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--postgres-url", help="an existing database (default: a throwaway one)")
     args = parser.parse_args()
