@@ -72,6 +72,17 @@ def engine_starting() -> GatewayError:
     )
 
 
+def store_unavailable(detail: str) -> GatewayError:
+    """The response store's database cannot be reached: nothing was generated or stored."""
+    return GatewayError(
+        503,
+        f"The response store is unavailable, so nothing was generated or stored; retry shortly ({detail}).",
+        type="server_error",
+        code="store_unavailable",
+        retry_after=1,
+    )
+
+
 def _retry_after(seconds: float | None, default: int | None) -> int | None:
     if seconds is None or not math.isfinite(seconds):
         return default

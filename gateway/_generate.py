@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse, Response
 from gptoss import AsyncEventStream, Done, Event, GenerateOptions, GptossError
 from gptoss.result import CompletionBuilder
 
-from gateway import _sse, _translate_chat, _translate_responses
+from gateway import _sse, _translate_chat
 from gateway._backend import Backend, CallMetadata
 from gateway._chat_schema import ChatCompletionRequest
 from gateway._chat_stream import ChatStream
@@ -28,9 +28,6 @@ from gateway._errors import GatewayError, from_client_error, internal_error, inv
 from gateway._finish import NO_DONE
 from gateway._metrics import Metrics
 from gateway._middleware import CallContext
-from gateway._responses_events import ResponsesStream
-from gateway._responses_output import whole_response
-from gateway._responses_schema import ResponsesRequest
 from gateway._translate_chat import Json
 from gateway._translate_common import new_id
 
@@ -138,13 +135,18 @@ class Generation:
         on_event: Callable[[Event], list[Json]],
         *,
         named: bool,
+        on_end: Callable[[GatewayError | None], Awaitable[None]] | None = None,
     ) -> Response:
-        """SSE: named events and no [DONE] for the Responses API; data-only and [DONE] for chat."""
+        """SSE: named events and no [DONE] for the Responses API; data-only and [DONE] for chat.
+
+        `on_end` learns how the stream ended (None: completed; the error; a 499 when the client left).
+        """
 
         def encode(data: Json) -> bytes:
             return _sse.encode(data, str(data["type"]) if named else None)
 
         async def frames() -> AsyncIterator[bytes]:
+            ended: GatewayError | None = GatewayError(499, "client closed the request")
             try:
                 for data in start:
                     yield encode(data)
@@ -156,13 +158,17 @@ class Generation:
                         yield encode(data)
                 if not done:
                     raise GatewayError(502, NO_DONE, type="server_error")
+                ended = None
             except Exception as exc:
                 error = self.http_error(exc) if isinstance(exc, GptossError) else _as_gateway_error(exc)
                 self.metrics.stream_errors.labels(route).inc()
+                ended = error
                 yield _error_frame(error, named)
                 return
             finally:
                 await running.close()
+                if on_end is not None:
+                    await on_end(ended)
             if not named:
                 yield _sse.DONE
 
@@ -187,17 +193,6 @@ class Generation:
         return JSONResponse(
             _translate_chat.completion(turn, completion_id=completion_id, created=created, model=body.model)
         )
-
-    async def responses(self, request: Request, body: ResponsesRequest) -> Response:
-        route = "/v1/responses"
-        options = _translate_responses.to_generate_options(body)
-        running = await self._start(options, request.state.call, route, stream=bool(body.stream))
-        response_id = new_id("resp_")
-        if body.stream:
-            machine = ResponsesStream(body, response_id)
-            return self._stream(route, running, machine.start(), machine.on_event, named=True)
-        fold = await self._collect(request, route, running)
-        return JSONResponse(whole_response(body, response_id, fold.result() if fold.done else None))
 
 
 def _error_frame(error: GatewayError, named: bool) -> bytes:

@@ -51,6 +51,10 @@ def route_label(path: str) -> str:
     """A bounded label: model ids and unknown paths must not blow up metric cardinality."""
     if path.startswith("/v1/models/"):
         return "/v1/models/{id}"
+    if path.startswith("/v1/responses/"):
+        return "/v1/responses/{id}"
+    if path.startswith("/v1/conversations"):
+        return "/v1/conversations"
     return path if path in _KNOWN_ROUTES else "other"
 
 

@@ -21,6 +21,7 @@ class ResponsesStream:
     request: ResponsesRequest
     response_id: str
     created_at: int = field(default_factory=lambda: int(time.time()))
+    stored: bool = False
     final: Json | None = field(default=None, init=False)
     _seq: int = field(default=0, init=False)
     _items: list[Item] = field(default_factory=list, init=False)
@@ -34,7 +35,24 @@ class ResponsesStream:
 
     def _response(self, status: str, done: Done | None = None) -> Json:
         used = done.usage if done is not None else None
-        return response_object(self.request, self.response_id, self.created_at, status, self._items, used)
+        return response_object(
+            self.request, self.response_id, self.created_at, status, self._items, used, stored=self.stored
+        )
+
+    def snapshot(self, status: str = "in_progress", error: Json | None = None) -> Json:
+        """The Response as it stands (background polling; a failed or cancelled end)."""
+        response = self._response(status)
+        if error is not None:
+            response["error"] = error
+        return response
+
+    @property
+    def sequence_number(self) -> int:
+        return self._seq
+
+    def event(self, type: str, **fields: object) -> Json:
+        """An event outside the fold (a background response's failure or cancellation)."""
+        return self._event(type, **fields)
 
     def start(self) -> list[Json]:
         snapshot = self._response("in_progress")

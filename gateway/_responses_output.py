@@ -88,8 +88,10 @@ def response_object(
     status: str,
     items: list[Item],
     used: Usage | None,
+    *,
+    stored: bool = False,
 ) -> Json:
-    """The Response: the request's echoed settings plus what was generated."""
+    """The Response: the request's echoed settings plus what was generated (`store`: what happened)."""
     choice = req.tool_choice if req.tool_choice is not None else "auto"
     return {
         "id": response_id,
@@ -105,9 +107,11 @@ def response_object(
         "max_output_tokens": req.max_output_tokens,
         "metadata": req.metadata or {},
         "parallel_tool_calls": req.parallel_tool_calls if req.parallel_tool_calls is not None else True,
-        "previous_response_id": None,
+        "previous_response_id": req.previous_response_id,
+        "background": bool(req.background),
+        "conversation": {"id": conversation_id(req.conversation)} if req.conversation is not None else None,
         "reasoning": {"effort": req.reasoning.effort if req.reasoning is not None else None, "summary": None},
-        "store": False,
+        "store": stored,
         "temperature": req.temperature,
         "top_p": req.top_p,
         "text": {"format": {"type": "text"}},
@@ -119,7 +123,17 @@ def response_object(
     }
 
 
-def whole_response(req: ResponsesRequest, response_id: str, turn: Completion | None) -> Json:
+def conversation_id(conversation: str | dict[str, object] | None) -> str | None:
+    """`conversation` is an id or `{"id": ...}`."""
+    if conversation is None or isinstance(conversation, str):
+        return conversation
+    value = conversation.get("id")
+    return value if isinstance(value, str) else None
+
+
+def whole_response(
+    req: ResponsesRequest, response_id: str, turn: Completion | None, *, stored: bool = False
+) -> Json:
     """The non-streaming Response for a turn the client's fold collected (None: no Done came)."""
     ended = check_finish(turn)
     status = "incomplete" if ended.finish_reason is FinishReason.LENGTH else "completed"
@@ -142,4 +156,4 @@ def whole_response(req: ResponsesRequest, response_id: str, turn: Completion | N
         )
         for index, (kind, text, call_id, name) in enumerate(pieces)
     ]
-    return response_object(req, response_id, int(time.time()), status, items, ended.usage)
+    return response_object(req, response_id, int(time.time()), status, items, ended.usage, stored=stored)

@@ -110,6 +110,35 @@ class GatewaySettings(BaseSettings):
         description="serve /docs, /redoc and /openapi.json (behind the API keys when keys are set)",
     )
     log_level: str = Field("info", description="log level (debug, info, warning, error)")
+    store: bool = Field(
+        True,
+        description="keep Responses (store=true, the default), conversations and background responses "
+        "in the database; off: nothing is stored and stateful requests get 400",
+    )
+    store_url: str | None = Field(
+        None,
+        description="database of the response store: postgresql://user:pw@host/db for several replicas; "
+        "unset: SQLite file gateway.db in data_dir",
+    )
+    data_dir: Path = Field(
+        Path("gateway-data"), description="directory of the embedded SQLite store (when store_url is unset)"
+    )
+    store_ttl: float | None = Field(
+        30 * 86400.0, gt=0, description="seconds a stored response or conversation is kept (30 days)"
+    )
+    store_max_responses: int | None = Field(
+        1_000_000, ge=1, description="most stored responses kept; the oldest beyond are deleted"
+    )
+    store_heartbeat: float = Field(
+        5.0, gt=0, description="seconds between heartbeats of in-progress responses and store housekeeping"
+    )
+    store_stale_after: float = Field(
+        30.0,
+        gt=0,
+        description="an in-progress response whose heartbeat is older than this is marked failed "
+        "(its gateway died mid-generation)",
+    )
+    store_timeout: float = Field(5.0, gt=0, description="seconds to wait for a database connection")
 
     @field_validator("backends", "api_keys", mode="before")
     @classmethod

@@ -18,18 +18,6 @@ _INPUT_PARTS = ("input_text", "output_text", "text", "refusal")
 
 
 def _refuse_unsupported(req: ResponsesRequest) -> None:
-    if req.previous_response_id is not None:
-        raise invalid_request(
-            "previous_response_id is not supported: this gateway stores no responses; send the whole "
-            "conversation in `input`",
-            "previous_response_id",
-        )
-    if req.conversation is not None:
-        raise invalid_request(
-            "conversation is not supported: send the whole conversation in `input`", "conversation"
-        )
-    if req.background:
-        raise invalid_request("background responses are not supported", "background")
     if req.text is not None and req.text.format is not None and req.text.format.type != "text":
         raise invalid_request(
             f"text.format {req.text.format.type!r} is not supported: this service has no structured output",

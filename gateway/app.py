@@ -21,12 +21,17 @@ from gateway._backend import Backend, CallMetadata
 from gateway._body_depth import DepthCheckedRoute
 from gateway._catch_all import CatchAllMiddleware
 from gateway._chat_schema import ChatCompletionRequest
-from gateway._errors import ErrorBody, GatewayError
+from gateway._errors import ErrorBody, GatewayError, store_unavailable
 from gateway._generate import Generation
 from gateway._metrics import Metrics
 from gateway._middleware import CallContext, GatewayMiddleware
+from gateway._responses_background import Background
 from gateway._responses_schema import ResponsesRequest
+from gateway._responses_state import StatefulResponses
 from gateway._settings import GatewaySettings
+from gateway._store_wiring import make_store, serving_state
+from gateway._stored_routes import no_store_routes, stored_routes
+from gateway.store import StoreUnavailable
 
 log = logging.getLogger("gateway")
 
@@ -151,6 +156,8 @@ def create_app(settings: GatewaySettings | None = None, *, backend: Backend | No
     keys = ApiKeys(settings.all_api_keys())
     started = int(time.time())
     running: dict[str, Generation] = {}  # filled by the lifespan: channels bind to the serving loop
+    state: dict[str, StatefulResponses] = {}
+    store = make_store(settings)
 
     def make_backend() -> Backend:
         return backend or Backend(
@@ -176,7 +183,8 @@ def create_app(settings: GatewaySettings | None = None, *, backend: Backend | No
             "on" if keys.enabled else "off",
         )
         try:
-            yield
+            async with serving_state(settings, store, running["generation"]) as state["responses"]:
+                yield
         finally:
             await backend.close(grace=1.0)
 
@@ -214,6 +222,10 @@ def create_app(settings: GatewaySettings | None = None, *, backend: Backend | No
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code)
         return _error_response(GatewayError(exc.status_code, str(exc.detail), type=err_type, code=code))
 
+    @app.exception_handler(StoreUnavailable)
+    async def _store_down(_: Request, exc: StoreUnavailable) -> JSONResponse:
+        return _error_response(store_unavailable(str(exc)))
+
     @app.exception_handler(GptossError)
     async def _service_error(_: Request, exc: GptossError) -> JSONResponse:
         return _error_response(running["generation"].http_error(exc))
@@ -231,8 +243,15 @@ def create_app(settings: GatewaySettings | None = None, *, backend: Backend | No
 
     @app.post("/v1/responses", tags=["openai"], response_model=None, responses=_GENERATION_RESPONSES)
     async def responses(request: Request, body: ResponsesRequest) -> Response:
-        """The Responses API (stateless: no previous_response_id), whole or streamed as typed events."""
-        return await running["generation"].responses(request, body)
+        """The Responses API, whole or streamed as typed events; stored unless `store: false`."""
+        return await state["responses"].create(request, body)
+
+    def background() -> Background:
+        runner = state["responses"].background
+        assert runner is not None
+        return runner
+
+    app.include_router(stored_routes(store, background) if store is not None else no_store_routes())
 
     @app.get("/v1/models", tags=["openai"], responses=_ERRORS)
     async def list_models(request: Request) -> dict[str, object]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -11,6 +12,7 @@ import pytest
 
 from tests.clients.fake_service import FakeServer
 from tests.support.gateway_thread import GatewayThread
+from tests.support.postgres import Postgres, find_bin_dir
 from tests.support.server_thread import ServerThread
 
 
@@ -72,3 +74,23 @@ def client(live_gateway: GatewayThread) -> openai.OpenAI:
 @pytest.fixture
 def async_client(live_gateway: GatewayThread) -> openai.AsyncOpenAI:
     return openai.AsyncOpenAI(base_url=live_gateway.url + "/v1", api_key="unused", max_retries=0, timeout=120)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """One Postgres server for the session (each test gets its own database from `store_url`)."""
+    bin_dir = find_bin_dir()
+    if bin_dir is None:
+        pytest.skip("Postgres is not installed (initdb not in PATH nor /usr/lib/postgresql/*/bin)")
+    server = Postgres(bin_dir).start()
+    yield server
+    server.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty store database: a SQLite file, or a new database on the session's Postgres."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
+    server: Postgres = request.getfixturevalue("postgres")
+    return server.new_database()

@@ -86,7 +86,7 @@ def test_request_shape_errors(live_gateway: GatewayThread, client: openai.OpenAI
     for body in ({"model": model_id}, {"model": model_id, "messages": []}):
         response = httpx.post(url, json=body)
         assert response.status_code == 400 and response.json()["error"]["param"] == "messages"
-    with pytest.raises(openai.BadRequestError) as info:
+    with pytest.raises(openai.NotFoundError) as info:  # stored responses exist now: an unknown one is 404
         client.responses.create(model=model_id, input="x", previous_response_id="resp_123")
     assert info.value.param == "previous_response_id"
 

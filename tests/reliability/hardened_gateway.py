@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+import tempfile
 import threading
 import time
 from typing import Any
@@ -22,6 +23,8 @@ class HardenedGateway:
 
     def __init__(self, backends: list[str], parser: str = "auto", **settings: Any) -> None:
         self.parser = "h11" if parser == "h11" else "httptools"
+        self._data_dir = tempfile.TemporaryDirectory(prefix="gateway-store-")  # its own SQLite store
+        settings.setdefault("data_dir", self._data_dir.name)
         self.settings = GatewaySettings(backends=backends, host="127.0.0.1", port=0, **settings)
         overrides: dict[str, Any] = {"loop": "asyncio", "log_level": "warning"}
         if parser == "h11":

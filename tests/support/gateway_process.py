@@ -33,6 +33,9 @@ class GatewayProcess:
         self.command = [sys.executable, "-m", "gateway", "--port", str(self.port), *args]
         for backend in backends:
             self.command += ["--backend", backend]
+        if not any(a.startswith(("--data-dir", "--store-url", "--no-store")) for a in args):
+            self._data_dir = tempfile.TemporaryDirectory(prefix="gateway-store-")  # its own SQLite store
+            self.command += ["--data-dir", self._data_dir.name]
         self._env = dict(env) if env is not None else None
         self._log_path = log_path
         self._log: IO[bytes] | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 import threading
 from typing import Any
 
@@ -13,6 +14,11 @@ from service.probes import wait_ready
 
 class GatewayThread:
     def __init__(self, backends: list[str], **settings: Any) -> None:
+        # Each gateway gets its own SQLite store unless the test names one (restart, replicas).
+        self._data_dir: tempfile.TemporaryDirectory[str] | None = None
+        if "data_dir" not in settings and "store_url" not in settings:
+            self._data_dir = tempfile.TemporaryDirectory(prefix="gateway-store-")
+            settings["data_dir"] = self._data_dir.name
         self.settings = GatewaySettings(backends=backends, port=0, **settings)
         self.app = create_app(self.settings)
         config = uvicorn.Config(self.app, host="127.0.0.1", port=0, log_level="warning", loop="asyncio")
@@ -39,3 +45,5 @@ class GatewayThread:
     def stop(self) -> None:
         self.server.should_exit = True
         self._thread.join(15)
+        if self._data_dir is not None:
+            self._data_dir.cleanup()
