@@ -33,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from gateway._settings import GatewaySettings
 
     given = {k: v for k, v in (("store_url", args.store_url), ("data_dir", args.data_dir)) if v is not None}
-    settings = GatewaySettings(**given)  # type: ignore[arg-type]
+    settings = GatewaySettings(**given)
     url = settings.store_url or sqlite_url(settings.data_dir)
     try:
         current = asyncio.run(_run(args.action, url))

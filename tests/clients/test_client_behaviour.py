@@ -1,29 +1,22 @@
-"""The sync and async clients against the fake server: events, retries, cancellation, deadlines, errors.
+"""The sync client against the fake server: typed events, request options, error details, unary
+calls and health. Retries, deadlines and cancellation: test_client_retries.py; async: test_async_client.py.
 
-The fake pins sequences the real engine cannot be forced into (UNAVAILABLE before vs after the
-first event, a stream that hangs until cancelled, exact error details).
+The fake pins sequences the real engine cannot be forced into (exact error details, readiness).
 """
 
 from __future__ import annotations
 
-import asyncio
-import threading
-import time
-
 import grpc
 import pytest
 from gptoss import (
-    AsyncClient,
     AuthenticationError,
     Client,
     ContentDelta,
     ContextLengthExceededError,
-    DeadlineExceededError,
     Done,
     FinishReason,
     InvalidRequestError,
     NotFoundError,
-    OverloadedError,
     ReasoningDelta,
     ServerError,
     ServingStatus,
@@ -34,11 +27,8 @@ from gptoss import (
 )
 from gptoss.v1 import inference_pb2 as pb
 
-from tests.clients.conftest import FAST_RETRY
+from tests.clients.conftest import FAST_RETRY, UNAVAILABLE, USER
 from tests.clients.fake_service import Fail, FakeServer, Reply, content, done, reasoning, tool_call
-
-USER = [{"role": "user", "content": "hi"}]
-UNAVAILABLE = Fail(grpc.StatusCode.UNAVAILABLE, "engine starting", "ENGINE_STARTING", {"retry_after_s": "0"})
 
 
 def test_events_are_typed_and_in_order(fake: FakeServer) -> None:
@@ -129,96 +119,6 @@ def test_a_ready_request_proto_is_sent_as_is(fake: FakeServer) -> None:
     assert proto.request_id == ""  # the caller's proto is not mutated
 
 
-def test_unavailable_before_first_event_is_retried(fake: FakeServer) -> None:
-    fake.servicer.generate_script = [UNAVAILABLE, UNAVAILABLE, Reply([content("ok"), done()])]
-    with Client(fake.target, retry=FAST_RETRY) as client:
-        assert client.complete(messages=USER).content == "ok"
-    assert len(fake.servicer.requests) == 3
-
-
-def test_retries_stop_after_max_attempts(fake: FakeServer) -> None:
-    fake.servicer.generate_script = [UNAVAILABLE]
-    with Client(fake.target, retry=FAST_RETRY) as client, pytest.raises(UnavailableError) as info:
-        client.complete(messages=USER)
-    assert len(fake.servicer.requests) == FAST_RETRY.max_attempts
-    assert info.value.reason == "ENGINE_STARTING"
-    assert info.value.retry_after_s == 0.0
-
-
-def test_unavailable_after_first_event_is_not_retried(fake: FakeServer) -> None:
-    fake.servicer.generate_script = [
-        Reply([content("partial")], then=UNAVAILABLE),
-        Reply([content("again"), done()]),
-    ]
-    seen = []
-    with Client(fake.target, retry=FAST_RETRY) as client, pytest.raises(UnavailableError):
-        for event in client.generate(messages=USER):
-            seen.append(event)
-    assert seen == [ContentDelta("partial")]
-    assert len(fake.servicer.requests) == 1
-
-
-def test_other_codes_are_not_retried(fake: FakeServer) -> None:
-    fake.servicer.generate_script = [
-        Fail(grpc.StatusCode.RESOURCE_EXHAUSTED, "busy", "OVERLOADED", {"retry_after_s": "1"})
-    ]
-    with Client(fake.target, retry=FAST_RETRY) as client, pytest.raises(OverloadedError) as info:
-        client.complete(messages=USER)
-    assert len(fake.servicer.requests) == 1
-    assert info.value.retry_after_s == 1.0
-    assert info.value.code is grpc.StatusCode.RESOURCE_EXHAUSTED
-
-
-def test_closing_the_iterator_cancels_the_call(fake: FakeServer) -> None:
-    fake.servicer.generate_script = [Reply([content("first")], hang=True)]
-    with Client(fake.target) as client:
-        stream = client.generate(messages=USER)
-        assert next(stream) == ContentDelta("first")
-        assert not fake.servicer.cancelled.is_set()
-        stream.close()
-        assert fake.servicer.cancelled.wait(5), "server never saw the cancellation"
-        with pytest.raises(StopIteration):
-            next(stream)
-
-
-def test_cancel_from_another_thread_ends_the_readers_loop_quietly(fake: FakeServer) -> None:
-    fake.servicer.generate_script = [Reply([content("first")], hang=True)]
-    with Client(fake.target) as client:
-        stream = client.generate(messages=USER)
-        timer = threading.Timer(0.3, stream.cancel)
-        timer.start()
-        assert list(stream) == [ContentDelta("first")]  # no exception: the caller asked for it
-        assert fake.servicer.cancelled.wait(5)
-
-
-def test_deadline_becomes_a_typed_error(fake: FakeServer) -> None:
-    fake.servicer.generate_script = [Reply([], hang=True)]
-    with Client(fake.target) as client:
-        started = time.monotonic()
-        with pytest.raises(DeadlineExceededError) as info:
-            client.complete(messages=USER, timeout=0.3)
-    assert time.monotonic() - started < 3
-    assert info.value.code is grpc.StatusCode.DEADLINE_EXCEEDED
-
-
-def test_client_default_timeout_applies_to_every_call(fake: FakeServer) -> None:
-    fake.servicer.generate_script = [Reply([], hang=True)]
-    with Client(fake.target, timeout=0.2) as client, pytest.raises(DeadlineExceededError):
-        client.complete(messages=USER)
-
-
-def test_retries_share_one_deadline(fake: FakeServer) -> None:
-    """With backoff longer than the time left, the client gives up instead of overrunning the deadline."""
-    fake.servicer.generate_script = [
-        Fail(grpc.StatusCode.UNAVAILABLE, "draining", "DRAINING", {"retry_after_s": "5"})
-    ]
-    started = time.monotonic()
-    with Client(fake.target) as client, pytest.raises(UnavailableError):
-        client.complete(messages=USER, timeout=1.0)
-    assert time.monotonic() - started < 1.0
-    assert len(fake.servicer.requests) == 1
-
-
 @pytest.mark.parametrize(
     ("failure", "error_type", "param"),
     [
@@ -291,86 +191,3 @@ def test_health_liveness_and_readiness(fake: FakeServer) -> None:
 def test_server_down_is_unavailable() -> None:
     with Client("127.0.0.1:1", retry=FAST_RETRY) as client, pytest.raises(UnavailableError):
         client.model_info(timeout=5)
-
-
-# -- the async client: same behaviours through grpc.aio ---------------------------------------------
-
-
-async def test_async_generate_and_complete(fake: FakeServer) -> None:
-    fake.servicer.generate_script = [
-        Reply([reasoning("r"), content("c"), *tool_call(0, "i", "f", "{}"), done()])
-    ]
-    async with AsyncClient(fake.target, api_key="k") as client:
-        events = [event async for event in client.generate(messages=USER)]
-        result = await client.complete(messages=USER)
-        info = await client.model_info()
-        count = await client.count_tokens(messages=USER)
-        status = await client.health()
-    assert events[0] == ReasoningDelta("r") and isinstance(events[-1], Done)
-    assert (result.reasoning, result.content, result.tool_calls) == ("r", "c", (ToolCall("i", "f", "{}"),))
-    assert info.model_id == "fake-model" and count.prompt_tokens == 12 and status is ServingStatus.SERVING
-    assert fake.servicer.metadata[0]["authorization"] == "Bearer k"
-
-
-async def test_async_retry_before_first_event_only(fake: FakeServer) -> None:
-    fake.servicer.generate_script = [UNAVAILABLE, Reply([content("ok")], then=UNAVAILABLE), Reply([done()])]
-    async with AsyncClient(fake.target, retry=FAST_RETRY) as client:
-        seen = []
-        with pytest.raises(UnavailableError):
-            async for event in client.generate(messages=USER):
-                seen.append(event)
-    assert seen == [ContentDelta("ok")]
-    assert len(fake.servicer.requests) == 2
-
-
-async def test_async_aclose_cancels_the_call(fake: FakeServer) -> None:
-    fake.servicer.generate_script = [Reply([content("first")], hang=True)]
-    async with AsyncClient(fake.target) as client:
-        stream = client.generate(messages=USER)
-        assert await anext(stream) == ContentDelta("first")
-        await stream.aclose()
-        assert await asyncio.to_thread(fake.servicer.cancelled.wait, 5)
-
-
-async def test_async_task_cancellation_cancels_the_call(fake: FakeServer) -> None:
-    fake.servicer.generate_script = [Reply([content("first")], hang=True)]
-    async with AsyncClient(fake.target) as client:
-
-        async def consume() -> None:
-            async with client.generate(messages=USER) as stream:
-                async for _ in stream:
-                    pass
-
-        task = asyncio.create_task(consume())
-        await asyncio.sleep(0.3)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        assert await asyncio.to_thread(fake.servicer.cancelled.wait, 5)
-
-
-async def test_async_cancel_while_another_task_reads(fake: FakeServer) -> None:
-    fake.servicer.generate_script = [Reply([content("first")], hang=True)]
-    async with AsyncClient(fake.target) as client:
-        stream = client.generate(messages=USER)
-        asyncio.get_running_loop().call_later(0.3, stream.cancel)
-        assert [event async for event in stream] == [ContentDelta("first")]
-        assert await asyncio.to_thread(fake.servicer.cancelled.wait, 5)
-
-
-async def test_async_deadline_and_details(fake: FakeServer) -> None:
-    fake.servicer.generate_script = [Reply([], hang=True)]
-    async with AsyncClient(fake.target) as client:
-        with pytest.raises(DeadlineExceededError):
-            await client.complete(messages=USER, timeout=0.3)
-        fake.servicer.generate_script = [
-            Fail(
-                grpc.StatusCode.INVALID_ARGUMENT,
-                "too long",
-                "CONTEXT_LENGTH_EXCEEDED",
-                {"param": "max_tokens"},
-            )
-        ]
-        with pytest.raises(ContextLengthExceededError) as info:
-            await client.complete(messages=USER)
-    assert info.value.param == "max_tokens"

@@ -129,7 +129,7 @@ def text_script(prompt: list[int]) -> list[list[int]]:
 
 # This used to flake (1 run in ~3 of the full suite): a request admitted just before the drain
 # began failed DRAINING after its headers had gone out, so the gateway could not retry it. Fixed in
-# the service (admitted work finishes); pinned by tests/integration/test_service_scripted.py.
+# the service (admitted work finishes); pinned by tests/integration/test_lifecycle_scripted.py.
 def test_two_replicas_round_robin_and_failover(
     scripted_server: ServerFactory, start_gateway: Callable[..., GatewayThread]
 ) -> None:

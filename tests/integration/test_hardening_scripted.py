@@ -19,7 +19,7 @@ from service.config import Settings
 from service.server import GrpcService
 from tests.conftest import wait_until
 from tests.integration.test_generate_live import assert_well_formed, error_info
-from tests.integration.test_service_scripted import USER, one_token_per_step, streaming_text, stub_for, toks
+from tests.support.scripted_engine import USER, one_token_per_step, streaming_text, stub_for, toks
 from tests.support.server_thread import ServerThread
 
 ServerFactory = Callable[..., ServerThread]

@@ -19,9 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import wait_until
-from tests.integration.test_service_scripted import streaming_text
 from tests.reliability.hardened_gateway import HardenedGateway, RawConnection, Reply
 from tests.reliability.helpers import Tally
+from tests.support.scripted_engine import streaming_text
 from tests.support.server_thread import ServerThread
 
 ServerFactory = Callable[..., ServerThread]

@@ -19,10 +19,10 @@ import pytest
 
 from gateway import GatewaySettings, create_app
 from gateway._settings import NoApiKeysError, build_parser, parse_args
-from tests.integration.test_service_scripted import streaming_text
 from tests.reliability.hardened_gateway import HardenedGateway
 from tests.reliability.helpers import Tally
 from tests.reliability.service_process import ROOT
+from tests.support.scripted_engine import streaming_text
 from tests.support.server_thread import ServerThread
 
 ServerFactory = Callable[..., ServerThread]

@@ -14,9 +14,8 @@ from gptoss.v1 import inference_pb2_grpc
 
 from service.config import Settings, load_settings
 from tests.integration.test_generate_live import error_info
-from tests.integration.test_service_scripted import USER, one_token_per_step
 from tests.reliability.helpers import Tally
-from tests.support.scripted_engine import ScriptedEngine
+from tests.support.scripted_engine import USER, ScriptedEngine, one_token_per_step
 from tests.support.server_thread import ServerThread
 
 ServerFactory = Callable[..., ServerThread]

@@ -17,9 +17,9 @@ from gptoss.contract import STATUS_DETAILS_KEY
 from gptoss.v1 import inference_pb2 as pb
 from gptoss.v1 import inference_pb2_grpc
 
-from tests.integration.test_service_scripted import USER, streaming_text
 from tests.reliability.helpers import Tally, error_reason
 from tests.support.gateway_thread import GatewayThread
+from tests.support.scripted_engine import USER, streaming_text
 from tests.support.server_thread import ServerThread
 
 ServerFactory = Callable[..., ServerThread]

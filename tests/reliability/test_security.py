@@ -23,10 +23,10 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from gateway import GatewaySettings
 from service.config import Settings
 from service.logs import JsonFormatter
-from tests.integration.test_service_scripted import one_token_per_step
 from tests.reliability.helpers import Tally
 from tests.support.gateway_process import GatewayProcess
 from tests.support.gateway_thread import GatewayThread
+from tests.support.scripted_engine import one_token_per_step
 from tests.support.server_thread import ServerThread
 
 ServerFactory = Callable[..., ServerThread]

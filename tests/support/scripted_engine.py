@@ -1,7 +1,7 @@
 """A test double for the engine: emits a fixed token script, honours max_tokens and stop tokens.
 
 Used to pin exact token sequences (tool calls, malformed Harmony) and for fast replicas; the
-product path always runs vLLM.
+product path always runs vLLM. Also the script builders and the request and stub the tests on it share.
 """
 
 from __future__ import annotations
@@ -9,9 +9,34 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 
+import grpc
+from gptoss.v1 import inference_pb2 as pb
+from gptoss.v1 import inference_pb2_grpc
+
 from service.engine import EngineStep, EngineTimings, SamplingOptions
+from service.harmony import tokens as tk
+from tests.support.server_thread import ServerThread
 
 Script = Callable[[list[int]], Sequence[Sequence[int]]]
+USER = [pb.Message(role=pb.ROLE_USER, content="Weather in Paris?")]
+
+
+def toks(text: str) -> list[int]:
+    return list(tk.encoding().encode(text, allowed_special="all"))
+
+
+def one_token_per_step(text: str) -> list[list[int]]:
+    return [[t] for t in toks(text)]
+
+
+def streaming_text(steps: int) -> list[list[int]]:
+    """A final-channel message that yields one content event per step."""
+    return [toks("<|channel|>final<|message|>"), *([toks(" a")] * steps)]
+
+
+def stub_for(server: ServerThread) -> tuple[grpc.Channel, inference_pb2_grpc.InferenceServiceStub]:
+    channel = grpc.insecure_channel(server.target)
+    return channel, inference_pb2_grpc.InferenceServiceStub(channel)
 
 
 class ScriptedEngine:
