@@ -6,6 +6,7 @@ from gptoss import ContentDelta, Done, Event, ReasoningDelta, ToolCallDelta, Too
 from gptoss.result import unsent_arguments
 
 from gateway._finish import check_finish, finish_reason
+from gateway._logprobs import chat_logprobs
 from gateway._translate_chat import Json, usage
 
 
@@ -22,10 +23,10 @@ class ChatStream:
         self._include_usage = include_usage
         self._sent: dict[int, str] = {}  # tool call index -> arguments sent so far
 
-    def _chunk(self, delta: Json, finish: str | None = None) -> Json:
+    def _chunk(self, delta: Json, finish: str | None = None, logprobs: Json | None = None) -> Json:
         chunk: Json = {
             **self._base,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": logprobs}],
         }
         if self._include_usage:
             chunk["usage"] = None
@@ -43,6 +44,8 @@ class ChatStream:
                 else []
             )
         if isinstance(event, ContentDelta):
+            if event.logprobs:
+                return [self._chunk({"content": event.text}, logprobs=chat_logprobs(event.logprobs))]
             return [self._chunk({"content": event.text})] if event.text else []
         if isinstance(event, ToolCallDelta):
             return self._tool_call(event.index, event.id, event.name, event.arguments_delta)

@@ -185,7 +185,13 @@ class Generation:
         fold = await self._collect(request, route, running)
         turn = fold.result() if fold.done else None
         return JSONResponse(
-            _translate_chat.completion(turn, completion_id=completion_id, created=created, model=body.model)
+            _translate_chat.completion(
+                turn,
+                completion_id=completion_id,
+                created=created,
+                model=body.model,
+                logprobs=bool(body.logprobs),
+            )
         )
 
     async def responses(self, request: Request, body: ResponsesRequest) -> Response:

@@ -15,6 +15,7 @@ from gateway._chat_schema import (
 )
 from gateway._errors import invalid_request
 from gateway._finish import check_finish, finish_reason
+from gateway._logprobs import chat_logprobs
 
 _TEXT_PARTS = ("text",)
 Json = dict[str, object]
@@ -29,14 +30,27 @@ def _refuse_unsupported(req: ChatCompletionRequest) -> None:
             f"response_format {req.response_format.type!r} is not supported: this service has no structured output",
             "response_format",
         )
-    if req.logprobs or req.top_logprobs:
-        raise invalid_request("logprobs are not supported by this service", "logprobs")
-    if req.logit_bias:
-        raise invalid_request("logit_bias is not supported by this service", "logit_bias")
+    if req.top_logprobs and not req.logprobs:
+        raise invalid_request("top_logprobs needs logprobs: true", "top_logprobs")
     if req.functions is not None or req.function_call is not None:
         raise invalid_request("legacy `functions`/`function_call` are not supported; use tools", "functions")
     if req.stream_options is not None and not req.stream:
         raise invalid_request("stream_options is only allowed with stream: true", "stream_options")
+
+
+def _logit_bias(bias: dict[str, float] | None) -> dict[int, float] | None:
+    """OpenAI's string keys -> token ids; the service checks the ids and ranges."""
+    if not bias:
+        return None
+    try:
+        ids = {int(token): value for token, value in bias.items()}
+    except ValueError:
+        raise invalid_request(
+            "logit_bias keys must be token ids (integers as strings)", "logit_bias"
+        ) from None
+    if any(not 0 <= token < 2**31 for token in ids):
+        raise invalid_request("logit_bias keys must be token ids (0 or more)", "logit_bias")
+    return ids
 
 
 def _messages(req: ChatCompletionRequest) -> list[common.MessageDict]:
@@ -98,6 +112,9 @@ def to_generate_options(req: ChatCompletionRequest) -> GenerateOptions:
         frequency_penalty=req.frequency_penalty,
         model=req.model,
         ignore_eos=req.ignore_eos,
+        logprobs=bool(req.logprobs),
+        logit_bias=_logit_bias(req.logit_bias),
+        top_logprobs=req.top_logprobs if req.logprobs else None,
     )
     return options
 
@@ -116,7 +133,9 @@ def _tool_call_json(call: ToolCall) -> Json:
     return {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}
 
 
-def completion(turn: Completion | None, *, completion_id: str, created: int, model: str) -> Json:
+def completion(
+    turn: Completion | None, *, completion_id: str, created: int, model: str, logprobs: bool = False
+) -> Json:
     """The non-streaming `chat.completion` for a turn the client's fold collected (None: no Done came)."""
     ended = check_finish(turn)
     calls = [_tool_call_json(call) for call in ended.tool_calls]
@@ -140,7 +159,7 @@ def completion(turn: Completion | None, *, completion_id: str, created: int, mod
                 "index": 0,
                 "message": message,
                 "finish_reason": finish_reason(ended, bool(calls)),
-                "logprobs": None,
+                "logprobs": chat_logprobs(ended.content_logprobs) if logprobs else None,
             }
         ],
         "usage": usage(ended.usage),

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from service.config import Settings
 from service.sampling import SamplingOptions as SamplingOptions  # re-exported: the engine interface
+from service.sampling import TokenLogprobs
 
 if TYPE_CHECKING:
     from vllm.v1.engine.async_llm import AsyncLLM
@@ -46,6 +47,8 @@ class EngineStep:
     stop_token_id: int | None = None
     num_cached_tokens: int = 0
     timings: EngineTimings | None = None
+    # With options.logprobs set: one entry per token id, in order.
+    logprobs: tuple[TokenLogprobs, ...] | None = None
 
 
 class Engine(Protocol):
@@ -119,6 +122,7 @@ class VllmEngine:
                     stop_token_id=completion.stop_reason if isinstance(completion.stop_reason, int) else None,
                     num_cached_tokens=output.num_cached_tokens or 0,
                     timings=_timings(output.metrics) if output.finished else None,
+                    logprobs=_logprobs(completion, options.logprobs),
                 )
         except VllmEngineDeadError as exc:
             raise EngineDeadError(str(exc)) from exc
@@ -170,6 +174,10 @@ def _sampling_params(options: SamplingOptions) -> Any:
         value = getattr(options, name)
         if value is not None:
             extra[name] = value
+    if options.logprobs is not None:
+        extra["logprobs"] = options.logprobs
+    if options.logit_bias:
+        extra["logit_bias"] = dict(options.logit_bias)
     return SamplingParams(
         max_tokens=options.max_tokens,
         stop_token_ids=list(options.stop_token_ids),
@@ -178,6 +186,26 @@ def _sampling_params(options: SamplingOptions) -> Any:
         detokenize=False,
         **extra,
     )
+
+
+def _logprobs(completion: Any, top: int | None) -> tuple[TokenLogprobs, ...] | None:
+    """vLLM's per-token {token id: Logprob(logprob, rank)} maps -> TokenLogprobs (top: by rank)."""
+    if top is None or completion.logprobs is None:
+        return None
+    out = []
+    for token_id, candidates in zip(completion.token_ids, completion.logprobs, strict=False):
+        sampled = candidates.get(token_id)
+        ranked = sorted(
+            (c.rank, t, c.logprob) for t, c in candidates.items() if c.rank is not None and c.rank <= top
+        )
+        out.append(
+            TokenLogprobs(
+                token_id=token_id,
+                logprob=float(sampled.logprob) if sampled is not None else float("-inf"),
+                top=tuple((t, float(lp)) for _, t, lp in ranked),
+            )
+        )
+    return tuple(out)
 
 
 def _timings(metrics: Any) -> EngineTimings | None:

@@ -21,7 +21,7 @@ from gptoss.v1 import inference_pb2 as pb
 from service import validation
 from service.auth import Metadata
 from service.config import Settings
-from service.errors import render_failed
+from service.errors import invalid_argument, render_failed
 from service.harmony import RenderError, render_prompt
 from service.prompt_renderer import PromptRenderer
 from service.sampling import SamplingOptions
@@ -98,6 +98,8 @@ class RequestPlanner:
         """The cheap checks, before any render; the budget (max_tokens) waits for the prompt."""
         validation.check_target(request, self._settings)
         stop = validation.stop_strings(request.stop)
+        if validation.choices(request) > 1:  # the field is in the contract; serving it is not yet
+            raise invalid_argument("n > 1 is not supported yet; send several requests", "n")
         return stop, validation.sampling(request, 1, ignore_eos_allowed)
 
     def _plan(

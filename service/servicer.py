@@ -12,14 +12,15 @@ from gptoss.v1 import inference_pb2_grpc
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
-from service import metrics, tracing
+from service import metrics, tokenizing, tracing
 from service.auth import ApiKeys
 from service.config import Settings
-from service.errors import ServiceError, abort
+from service.errors import ServiceError, abort, model_not_found
 from service.generation import GenerationStream
 from service.lifecycle import ServiceState
 from service.planner import RequestPlanner
 from service.prompt_renderer import PromptRenderer
+from service.validation import VOCAB_SIZE
 
 Context = grpc.aio.ServicerContext[object, object]
 _SERVICE = pb.DESCRIPTOR.services_by_name["InferenceService"].full_name
@@ -95,6 +96,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):  # type: i
             profile=self._settings.profile,
             engine_version=self._state.engine_version,
             max_concurrent_requests=self._settings.max_concurrent_requests,
+            vocab_size=VOCAB_SIZE,
         )
 
     async def CountTokens(self, request: pb.CountTokensRequest, context: Context) -> pb.CountTokensResponse:
@@ -107,3 +109,27 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):  # type: i
         return pb.CountTokensResponse(
             prompt_tokens=prompt_tokens, max_context_length=self._settings.max_model_len
         )
+
+    async def Tokenize(self, request: pb.TokenizeRequest, context: Context) -> pb.TokenizeResponse:
+        try:
+            self._check_model(request.model)
+            token_ids = await tokenizing.tokenize(request.text)
+        except ServiceError as error:
+            metrics.REQUESTS.labels("Tokenize", error.code.name).inc()
+            await abort(context, error)
+        metrics.REQUESTS.labels("Tokenize", "OK").inc()
+        return pb.TokenizeResponse(token_ids=token_ids, max_context_length=self._settings.max_model_len)
+
+    async def Detokenize(self, request: pb.DetokenizeRequest, context: Context) -> pb.DetokenizeResponse:
+        try:
+            self._check_model(request.model)
+            text = await tokenizing.detokenize(request.token_ids)
+        except ServiceError as error:
+            metrics.REQUESTS.labels("Detokenize", error.code.name).inc()
+            await abort(context, error)
+        metrics.REQUESTS.labels("Detokenize", "OK").inc()
+        return pb.DetokenizeResponse(text=text)
+
+    def _check_model(self, model: str) -> None:
+        if model and model != self._settings.model_id:
+            raise model_not_found(model)

@@ -45,8 +45,10 @@ from gptoss.events import (
     ReasoningDelta,
     Timings,
     TokenIds,
+    TokenLogprob,
     ToolCallDelta,
     ToolCallDone,
+    TopLogprob,
     Usage,
 )
 from gptoss.info import ModelInfo, ServingStatus, TokenCount
@@ -91,9 +93,11 @@ __all__ = [
     "TlsConfig",
     "TokenCount",
     "TokenIds",
+    "TokenLogprob",
     "ToolCall",
     "ToolCallDelta",
     "ToolCallDone",
+    "TopLogprob",
     "UnavailableError",
     "Usage",
     "build_count_tokens_request",

@@ -31,10 +31,40 @@ _FINISH_BY_PROTO: dict[int, FinishReason] = {
 
 
 @dataclass(frozen=True, slots=True)
+class TopLogprob:
+    """One of the most likely tokens at a position."""
+
+    token_id: int
+    logprob: float
+    token_bytes: bytes
+
+    @property
+    def token(self) -> str:
+        """The token as text (bytes of a split UTF-8 character show as U+FFFD)."""
+        return self.token_bytes.decode("utf-8", "replace")
+
+
+@dataclass(frozen=True, slots=True)
+class TokenLogprob:
+    """A generated token's logprob; `text` is what it added to its delta (the texts of a delta's
+    tokens concatenate to the delta's text; empty for the first bytes of a split character)."""
+
+    token_id: int
+    logprob: float
+    token_bytes: bytes
+    text: str
+    top_logprobs: tuple[TopLogprob, ...] = ()
+
+
+Logprobs = tuple[TokenLogprob, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class ReasoningDelta:
     """New text on the analysis (reasoning) channel."""
 
     text: str
+    logprobs: Logprobs = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +72,7 @@ class ContentDelta:
     """New text of the final answer."""
 
     text: str
+    logprobs: Logprobs = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +83,7 @@ class ToolCallDelta:
     id: str
     name: str
     arguments_delta: str
+    logprobs: Logprobs = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +101,7 @@ class TokenIds:
     """Generated token ids (raw prompt_token_ids mode only)."""
 
     token_ids: tuple[int, ...]
+    logprobs: Logprobs = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,21 +175,43 @@ def done_from_proto(done: Any) -> Done:
     )
 
 
+def logprobs_from_proto(tokens: Any) -> Logprobs:
+    if not tokens:
+        return ()
+    return tuple(
+        TokenLogprob(
+            token_id=t.token_id,
+            logprob=t.logprob,
+            token_bytes=t.token_bytes,
+            text=t.text,
+            top_logprobs=tuple(TopLogprob(a.token_id, a.logprob, a.token_bytes) for a in t.top_logprobs),
+        )
+        for t in tokens
+    )
+
+
 def event_from_proto(response: Any) -> Event | None:
     """Convert one GenerateResponse; None for an empty oneof (a newer server's unknown event)."""
     kind = response.WhichOneof("event")
     if kind == "reasoning":
-        return ReasoningDelta(response.reasoning.text)
+        return ReasoningDelta(response.reasoning.text, logprobs_from_proto(response.reasoning.logprobs))
     if kind == "content":
-        return ContentDelta(response.content.text)
+        return ContentDelta(response.content.text, logprobs_from_proto(response.content.logprobs))
     if kind == "tool_call":
         d = response.tool_call
-        return ToolCallDelta(index=d.index, id=d.id, name=d.name, arguments_delta=d.arguments_delta)
+        return ToolCallDelta(
+            index=d.index,
+            id=d.id,
+            name=d.name,
+            arguments_delta=d.arguments_delta,
+            logprobs=logprobs_from_proto(d.logprobs),
+        )
     if kind == "tool_call_done":
         d = response.tool_call_done
         return ToolCallDone(index=d.index, id=d.id, name=d.name, arguments=d.arguments)
     if kind == "token_ids":
-        return TokenIds(tuple(response.token_ids.token_ids))
+        t = response.token_ids
+        return TokenIds(tuple(t.token_ids), logprobs_from_proto(t.logprobs))
     if kind == "done":
         return done_from_proto(response.done)
     return None

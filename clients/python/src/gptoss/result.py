@@ -19,6 +19,7 @@ from gptoss.events import (
     ReasoningDelta,
     Timings,
     TokenIds,
+    TokenLogprob,
     ToolCallDelta,
     ToolCallDone,
     Usage,
@@ -55,6 +56,11 @@ class Completion:
     request_id: str = ""
     error_message: str = ""
     token_ids: tuple[int, ...] = ()
+    # With logprobs: the tokens of `content` (texts concatenate to it), of `reasoning`, of the
+    # raw-mode `token_ids`.
+    content_logprobs: tuple[TokenLogprob, ...] = ()
+    reasoning_logprobs: tuple[TokenLogprob, ...] = ()
+    token_logprobs: tuple[TokenLogprob, ...] = ()
 
     def as_assistant_message(self) -> dict[str, Any]:
         """This turn as a history message, to send back with the tool results."""
@@ -90,6 +96,9 @@ class CompletionBuilder:
         self._reasoning: list[str] = []
         self._content: list[str] = []
         self._token_ids: list[int] = []
+        self._content_logprobs: list[TokenLogprob] = []
+        self._reasoning_logprobs: list[TokenLogprob] = []
+        self._token_logprobs: list[TokenLogprob] = []
         self._pending: dict[int, _PendingCall] = {}
         self._done_calls: dict[int, ToolCall] = {}
         self._done: Done | None = None
@@ -97,8 +106,10 @@ class CompletionBuilder:
     def add(self, event: Event) -> None:
         if isinstance(event, ReasoningDelta):
             self._reasoning.append(event.text)
+            self._reasoning_logprobs.extend(event.logprobs)
         elif isinstance(event, ContentDelta):
             self._content.append(event.text)
+            self._content_logprobs.extend(event.logprobs)
         elif isinstance(event, ToolCallDelta):
             pending = self._pending.setdefault(event.index, _PendingCall())
             pending.id = pending.id or event.id
@@ -111,6 +122,7 @@ class CompletionBuilder:
             )
         elif isinstance(event, TokenIds):
             self._token_ids.extend(event.token_ids)
+            self._token_logprobs.extend(event.logprobs)
         elif isinstance(event, Done):
             self._done = event
 
@@ -145,4 +157,7 @@ class CompletionBuilder:
             request_id=done.request_id,
             error_message=done.error_message,
             token_ids=tuple(self._token_ids),
+            content_logprobs=tuple(self._content_logprobs),
+            reasoning_logprobs=tuple(self._reasoning_logprobs),
+            token_logprobs=tuple(self._token_logprobs),
         )
