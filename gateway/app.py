@@ -247,6 +247,16 @@ def create_app(settings: GatewaySettings | None = None, *, backend: Backend | No
             )
         return _model_json(info, started)
 
+    # Not served yet (issue 14): a clear OpenAI-style 400 instead of a bare 404.
+    for path in ("/v1/completions", "/v1/tokenize", "/v1/detokenize"):
+
+        async def not_served(request: Request, path: str = path) -> Response:
+            raise GatewayError(
+                400, f"POST {path} is not served by this gateway yet", code="unsupported_endpoint"
+            )
+
+        app.add_api_route(path, not_served, methods=["POST"], tags=["openai"], responses=_ERRORS)
+
     @app.get("/health", tags=["ops"])
     async def health() -> dict[str, str]:
         """Liveness of the gateway process itself (not of the backends: see /ready)."""

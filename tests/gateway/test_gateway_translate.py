@@ -217,3 +217,10 @@ def test_responses_items_become_messages() -> None:
 )
 def test_responses_refuses_what_it_cannot_honour(fields: dict[str, Any], param: str) -> None:
     assert refusal(responses_request, **fields).param == param
+
+
+def test_responses_include_logprobs_and_refuses_other_includes() -> None:
+    request = responses_request(include=["message.output_text.logprobs"], top_logprobs=3)
+    assert request.logprobs and request.top_logprobs == 3
+    assert not responses_request().logprobs
+    assert refusal(responses_request, include=["reasoning.encrypted_content"]).param == "include[0]"
