@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from gptoss import Completion, GenerateOptions, ToolCall, Usage
+from collections.abc import Sequence
+
+from gptoss import Completion, GenerateOptions, ToolCall, Usage, total_usage
 
 from gateway import _translate_common as common
 from gateway._chat_schema import (
@@ -23,8 +25,6 @@ Json = dict[str, object]
 
 def _refuse_unsupported(req: ChatCompletionRequest) -> None:
     """Parameters we cannot honour are a clear 400, never silently ignored."""
-    if req.n is not None and req.n > 1:
-        raise invalid_request("n > 1 is not supported; send several requests instead", "n")
     if req.response_format is not None and req.response_format.type != "text":
         raise invalid_request(
             f"response_format {req.response_format.type!r} is not supported: this service has no structured output",
@@ -114,6 +114,7 @@ def to_generate_options(req: ChatCompletionRequest) -> GenerateOptions:
         ignore_eos=req.ignore_eos,
         logprobs=bool(req.logprobs),
         logit_bias=_logit_bias(req.logit_bias),
+        n=req.n,
         top_logprobs=req.top_logprobs if req.logprobs else None,
     )
     return options
@@ -133,10 +134,7 @@ def _tool_call_json(call: ToolCall) -> Json:
     return {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}
 
 
-def completion(
-    turn: Completion | None, *, completion_id: str, created: int, model: str, logprobs: bool = False
-) -> Json:
-    """The non-streaming `chat.completion` for a turn the client's fold collected (None: no Done came)."""
+def _choice(turn: Completion | None, index: int, logprobs: bool) -> tuple[Json, Usage]:
     ended = check_finish(turn)
     calls = [_tool_call_json(call) for call in ended.tool_calls]
     reasoning = ended.reasoning or None
@@ -149,18 +147,31 @@ def completion(
     }
     if calls:
         message["tool_calls"] = calls
+    choice: Json = {
+        "index": index,
+        "message": message,
+        "finish_reason": finish_reason(ended, bool(calls)),
+        "logprobs": chat_logprobs(ended.content_logprobs) if logprobs else None,
+    }
+    return choice, ended.usage
+
+
+def completion(
+    turns: Sequence[Completion | None],
+    *,
+    completion_id: str,
+    created: int,
+    model: str,
+    logprobs: bool = False,
+) -> Json:
+    """The non-streaming `chat.completion`: one choice per turn the client's fold collected
+    (None: that choice got no Done); usage counts the prompt once."""
+    choices = [_choice(turn, index, logprobs) for index, turn in enumerate(turns)]
     return {
         "id": completion_id,
         "object": "chat.completion",
         "created": created,
         "model": model,
-        "choices": [
-            {
-                "index": 0,
-                "message": message,
-                "finish_reason": finish_reason(ended, bool(calls)),
-                "logprobs": chat_logprobs(ended.content_logprobs) if logprobs else None,
-            }
-        ],
-        "usage": usage(ended.usage),
+        "choices": [choice for choice, _ in choices],
+        "usage": usage(total_usage([used for _, used in choices])),
     }

@@ -61,7 +61,7 @@ class GenerationStream:
         plan = self._plan
         engine = self._state.admitted_engine()
         last: EngineStep | None = None
-        stream = engine.generate(plan.request_id, plan.prompt_token_ids, plan.options)
+        stream = engine.generate(plan.engine_request_id, plan.prompt_token_ids, plan.options)
         engine_span = tracing.tracer().start_span("engine.generate", context=self._span_context)
         try:
             async for step in stream:
@@ -77,7 +77,7 @@ class GenerationStream:
         finally:
             if last is None or not last.finished:
                 await _close_quietly(stream)
-                await engine.abort(plan.request_id)
+                await engine.abort(plan.engine_request_id)
             engine_span.set_attribute("gptoss.completion_tokens", self._completion_tokens)
             engine_span.end()
             self._record_parse_span()
@@ -186,6 +186,7 @@ class GenerationStream:
     def _log_done(self, finish: pb.FinishReason, usage: pb.Usage, now: float) -> None:
         fields: dict[str, object] = {
             "request_id": self._plan.request_id,
+            "choice": self._plan.choice,
             "caller": self._caller,
             "finish_reason": pb.FinishReason.Name(finish),
             "prompt_tokens": usage.prompt_tokens,

@@ -12,13 +12,13 @@ from gptoss.v1 import inference_pb2_grpc
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
-from service import metrics, tokenizing, tracing
+from service import choices, metrics, tokenizing, tracing, validation
 from service.auth import ApiKeys
 from service.config import Settings
 from service.errors import ServiceError, abort, model_not_found
 from service.generation import GenerationStream
-from service.lifecycle import ServiceState
-from service.planner import RequestPlanner
+from service.lifecycle import Admission, ServiceState
+from service.planner import GenerationPlan, RequestPlanner
 from service.prompt_renderer import PromptRenderer
 from service.validation import VOCAB_SIZE
 
@@ -47,14 +47,15 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):  # type: i
         caller = self._keys.caller(metadata, context.peer())
         try:
             request_id = self._planner.request_id(request, metadata)
+            n = validation.choices(request)
             self._state.serving_engine()
-            admission = await self._state.admit(caller)
+            admissions = await choices.admit(self._state, caller, n)
             try:
                 # A request that waited in the queue may find a drain begun: refuse it now, before
                 # any header goes out, so clients (the gateway's retry policy) can try another replica.
                 self._state.serving_engine()
             except ServiceError:
-                admission.release()
+                _release(admissions)
                 raise
         except ServiceError as error:
             metrics.REQUESTS.labels("Generate", error.code.name).inc()
@@ -69,19 +70,22 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):  # type: i
             await context.send_initial_metadata(((REQUEST_ID_METADATA, request_id),))
             with tracing.tracer().start_span("harmony.render", context=trace.set_span_in_context(root)):
                 plan = await self._planner.plan_generate(request, request_id, caller)
-            async for response in GenerationStream(
-                plan, self._state, root, caller, self._settings.log_prompts
-            ).run():
+            log_text = self._settings.log_prompts
+
+            def stream(choice: GenerationPlan) -> AsyncIterator[pb.GenerateResponse]:
+                return GenerationStream(choice, self._state, root, caller, log_text).run()
+
+            async for response in choices.interleave(plan, stream):
                 yield response
             code = "OK"
         except ServiceError as error:
             code = error.code.name
             # `abort` sends the status before it returns (then raises): free the slot first, so a
             # client that retries at once never finds it still taken.
-            admission.release()
+            _release(admissions)
             await abort(context, error)
         finally:
-            admission.release()
+            _release(admissions)
             metrics.REQUESTS.labels("Generate", code).inc()
             root.set_attribute("rpc.grpc.status_code", code)
             root.end()
@@ -133,3 +137,8 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):  # type: i
     def _check_model(self, model: str) -> None:
         if model and model != self._settings.model_id:
             raise model_not_found(model)
+
+
+def _release(admissions: list[Admission]) -> None:
+    for admission in admissions:
+        admission.release()

@@ -90,3 +90,50 @@ def test_bad_values_are_400_naming_the_param(
     with pytest.raises(openai.BadRequestError) as caught:
         client.chat.completions.create(model=model_id, messages=USER, max_tokens=2, **fields)  # type: ignore[arg-type]
     assert caught.value.param == param
+
+
+def test_n_choices_whole(client: openai.OpenAI, model_id: str) -> None:
+    one = client.chat.completions.create(model=model_id, messages=USER, max_tokens=12, seed=9)  # type: ignore[arg-type]
+    answer = client.chat.completions.create(
+        model=model_id,
+        messages=USER,
+        max_tokens=12,
+        temperature=1.0,
+        seed=9,
+        n=3,  # type: ignore[arg-type]
+    )
+    assert [c.index for c in answer.choices] == [0, 1, 2]
+    # (That the choices differ is checked on token ids, test_logprobs_live: the tiny random model
+    # often spends 12 tokens in Harmony headers, leaving no text to compare.)
+    assert all(c.finish_reason in ("stop", "length", "tool_calls") for c in answer.choices)
+    assert answer.usage is not None and one.usage is not None
+    assert answer.usage.prompt_tokens == one.usage.prompt_tokens  # the prompt once
+    assert 3 <= answer.usage.completion_tokens <= 36
+    assert answer.usage.total_tokens == answer.usage.prompt_tokens + answer.usage.completion_tokens
+
+
+def test_n_choices_streamed_interleave_by_index(client: openai.OpenAI, model_id: str) -> None:
+    stream = client.chat.completions.create(
+        model=model_id,
+        messages=USER,  # type: ignore[arg-type]
+        max_tokens=12,
+        temperature=1.0,
+        seed=9,
+        n=3,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    texts = {0: "", 1: "", 2: ""}
+    finished: dict[int, str] = {}
+    usage = None
+    for chunk in stream:
+        if chunk.usage is not None:
+            usage = chunk.usage
+        for choice in chunk.choices:
+            assert choice.index not in finished  # nothing after a choice's finish
+            extra = choice.delta.model_extra or {}
+            texts[choice.index] += (extra.get("reasoning_content") or "") + (choice.delta.content or "")
+            if choice.finish_reason is not None:
+                finished[choice.index] = choice.finish_reason
+    assert sorted(finished) == [0, 1, 2]
+    assert usage is not None and 3 <= usage.completion_tokens <= 36

@@ -127,7 +127,6 @@ def test_chat_sampling_fields() -> None:
 @pytest.mark.parametrize(
     ("fields", "param"),
     [
-        ({"n": 2}, "n"),
         ({"response_format": {"type": "json_object"}}, "response_format"),
         ({"response_format": {"type": "json_schema", "json_schema": {"name": "x"}}}, "response_format"),
         ({"top_logprobs": 3}, "top_logprobs"),
@@ -149,6 +148,7 @@ def test_chat_logprobs_and_logit_bias_reach_the_request() -> None:
     request = chat_request(logprobs=True, top_logprobs=4, logit_bias={"17": -100, "42": 2.5})
     assert request.logprobs and request.top_logprobs == 4
     assert dict(request.logit_bias) == {17: -100.0, 42: 2.5}
+    assert chat_request(n=3).n == 3
     bare = chat_request()
     assert not bare.logprobs and not bare.logit_bias
 

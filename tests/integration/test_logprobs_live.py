@@ -104,3 +104,21 @@ def test_tokenize_and_detokenize_round_trip(stub: inference_pb2_grpc.InferenceSe
     with pytest.raises(grpc.RpcError) as caught:
         stub.Tokenize(pb.TokenizeRequest(text="x", model="nope"))
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_n_choices_differ_and_repeat_with_a_seed(stub: inference_pb2_grpc.InferenceServiceStub) -> None:
+    def sample() -> dict[int, tuple[int, ...]]:
+        request = pb.GenerateRequest(prompt_token_ids=[1, 2, 3], max_tokens=8, temperature=1.0, seed=4, n=3)
+        responses = list(stub.Generate(request, timeout=120))
+        ids: dict[int, list[int]] = {0: [], 1: [], 2: []}
+        for r in responses:
+            if r.HasField("token_ids"):
+                ids[r.choice_index].extend(r.token_ids.token_ids)
+        dones = [r for r in responses if r.HasField("done")]
+        assert sorted(r.choice_index for r in dones) == [0, 1, 2]
+        assert all(d.done.usage.completion_tokens == 8 == len(ids[d.choice_index]) for d in dones)
+        return {k: tuple(v) for k, v in ids.items()}
+
+    first = sample()
+    assert len(set(first.values())) == 3
+    assert sample() == first

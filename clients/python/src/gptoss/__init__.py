@@ -52,7 +52,14 @@ from gptoss.events import (
     Usage,
 )
 from gptoss.info import ModelInfo, ServingStatus, TokenCount
-from gptoss.result import Completion, CompletionBuilder, ToolCall, unsent_arguments
+from gptoss.result import (
+    ChoicesBuilder,
+    Completion,
+    CompletionBuilder,
+    ToolCall,
+    total_usage,
+    unsent_arguments,
+)
 
 __all__ = [
     "DEFAULT_TARGET",
@@ -63,6 +70,7 @@ __all__ = [
     "AsyncEventStream",
     "AuthenticationError",
     "CallOptions",
+    "ChoicesBuilder",
     "Client",
     "ClientOptions",
     "Completion",
@@ -104,5 +112,6 @@ __all__ = [
     "build_generate_request",
     "decode_status_details",
     "from_rpc_error",
+    "total_usage",
     "unsent_arguments",
 ]

@@ -65,6 +65,8 @@ class ReasoningDelta:
 
     text: str
     logprobs: Logprobs = ()
+    # Which of the request's n choices (0 when n is 1).
+    choice: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +75,8 @@ class ContentDelta:
 
     text: str
     logprobs: Logprobs = ()
+    # Which of the request's n choices (0 when n is 1).
+    choice: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +88,8 @@ class ToolCallDelta:
     name: str
     arguments_delta: str
     logprobs: Logprobs = ()
+    # Which of the request's n choices (0 when n is 1).
+    choice: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +100,8 @@ class ToolCallDone:
     id: str
     name: str
     arguments: str
+    # Which of the request's n choices (0 when n is 1).
+    choice: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +110,8 @@ class TokenIds:
 
     token_ids: tuple[int, ...]
     logprobs: Logprobs = ()
+    # Which of the request's n choices (0 when n is 1).
+    choice: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +147,8 @@ class Done:
     timings: Timings = field(default_factory=Timings)
     error_message: str = ""
     request_id: str = ""
+    # Which of the request's n choices (0 when n is 1).
+    choice: int = 0
 
 
 Event = ReasoningDelta | ContentDelta | ToolCallDelta | ToolCallDone | TokenIds | Done
@@ -153,7 +165,7 @@ def finish_reason_from_proto(value: int) -> FinishReason:
     return _FINISH_BY_PROTO.get(value, FinishReason.UNSPECIFIED)
 
 
-def done_from_proto(done: Any) -> Done:
+def done_from_proto(done: Any, choice: int = 0) -> Done:
     usage = done.usage
     timings = done.timings
     return Done(
@@ -172,6 +184,7 @@ def done_from_proto(done: Any) -> Done:
         ),
         error_message=done.error_message,
         request_id=done.request_id,
+        choice=choice,
     )
 
 
@@ -193,10 +206,12 @@ def logprobs_from_proto(tokens: Any) -> Logprobs:
 def event_from_proto(response: Any) -> Event | None:
     """Convert one GenerateResponse; None for an empty oneof (a newer server's unknown event)."""
     kind = response.WhichOneof("event")
+    choice = response.choice_index
     if kind == "reasoning":
-        return ReasoningDelta(response.reasoning.text, logprobs_from_proto(response.reasoning.logprobs))
+        r = response.reasoning
+        return ReasoningDelta(r.text, logprobs_from_proto(r.logprobs), choice)
     if kind == "content":
-        return ContentDelta(response.content.text, logprobs_from_proto(response.content.logprobs))
+        return ContentDelta(response.content.text, logprobs_from_proto(response.content.logprobs), choice)
     if kind == "tool_call":
         d = response.tool_call
         return ToolCallDelta(
@@ -205,13 +220,14 @@ def event_from_proto(response: Any) -> Event | None:
             name=d.name,
             arguments_delta=d.arguments_delta,
             logprobs=logprobs_from_proto(d.logprobs),
+            choice=choice,
         )
     if kind == "tool_call_done":
         d = response.tool_call_done
-        return ToolCallDone(index=d.index, id=d.id, name=d.name, arguments=d.arguments)
+        return ToolCallDone(index=d.index, id=d.id, name=d.name, arguments=d.arguments, choice=choice)
     if kind == "token_ids":
         t = response.token_ids
-        return TokenIds(tuple(t.token_ids), logprobs_from_proto(t.logprobs))
+        return TokenIds(tuple(t.token_ids), logprobs_from_proto(t.logprobs), choice)
     if kind == "done":
-        return done_from_proto(response.done)
+        return done_from_proto(response.done, choice)
     return None

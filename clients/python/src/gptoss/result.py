@@ -90,9 +90,11 @@ class _PendingCall:
 
 
 class CompletionBuilder:
-    """Accumulates events; `result()` once the Done event arrived."""
+    """Accumulates the events of one choice (`choice`, 0 by default; others are skipped);
+    `result()` once its Done event arrived."""
 
-    def __init__(self) -> None:
+    def __init__(self, choice: int = 0) -> None:
+        self.choice = choice
         self._reasoning: list[str] = []
         self._content: list[str] = []
         self._token_ids: list[int] = []
@@ -104,6 +106,8 @@ class CompletionBuilder:
         self._done: Done | None = None
 
     def add(self, event: Event) -> None:
+        if event.choice != self.choice:
+            return
         if isinstance(event, ReasoningDelta):
             self._reasoning.append(event.text)
             self._reasoning_logprobs.extend(event.logprobs)
@@ -161,3 +165,33 @@ class CompletionBuilder:
             reasoning_logprobs=tuple(self._reasoning_logprobs),
             token_logprobs=tuple(self._token_logprobs),
         )
+
+
+def total_usage(usages: list[Usage]) -> Usage:
+    """A request's usage over its choices: the shared prompt once, every choice's completion."""
+    if not usages:
+        return Usage()
+    return Usage(
+        prompt_tokens=usages[0].prompt_tokens,
+        completion_tokens=sum(u.completion_tokens for u in usages),
+        reasoning_tokens=sum(u.reasoning_tokens for u in usages),
+        cached_tokens=usages[0].cached_tokens,
+    )
+
+
+class ChoicesBuilder:
+    """The fold of an n-choice stream: one CompletionBuilder per choice."""
+
+    def __init__(self, n: int = 1) -> None:
+        self.choices = [CompletionBuilder(i) for i in range(n)]
+
+    def add(self, event: Event) -> None:
+        if 0 <= event.choice < len(self.choices):
+            self.choices[event.choice].add(event)
+
+    @property
+    def done(self) -> bool:
+        return all(choice.done for choice in self.choices)
+
+    def results(self) -> list[Completion]:
+        return [choice.result() for choice in self.choices]
