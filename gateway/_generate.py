@@ -117,7 +117,9 @@ class Generation:
         await self._fold(request, route, running, fold.add)
         return fold
 
-    async def _fold(self, request: Request, route: str, running: _Call, add: Callable[[Event], None]) -> None:
+    async def _fold(
+        self, request: Request, route: str, running: _Call, add: Callable[[Event], object]
+    ) -> None:
         """Feed every event to `add`; a client that goes away cancels the call."""
 
         async def consume() -> None:

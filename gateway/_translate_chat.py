@@ -38,7 +38,7 @@ def _refuse_unsupported(req: ChatCompletionRequest) -> None:
         raise invalid_request("stream_options is only allowed with stream: true", "stream_options")
 
 
-def _logit_bias(bias: dict[str, float] | None) -> dict[int, float] | None:
+def logit_bias_ids(bias: dict[str, float] | None) -> dict[int, float] | None:
     """OpenAI's string keys -> token ids; the service checks the ids and ranges."""
     if not bias:
         return None
@@ -113,7 +113,7 @@ def to_generate_options(req: ChatCompletionRequest) -> GenerateOptions:
         model=req.model,
         ignore_eos=req.ignore_eos,
         logprobs=bool(req.logprobs),
-        logit_bias=_logit_bias(req.logit_bias),
+        logit_bias=logit_bias_ids(req.logit_bias),
         n=req.n,
         top_logprobs=req.top_logprobs if req.logprobs else None,
     )

@@ -16,6 +16,7 @@ from gptoss import GptossError, ModelInfo
 from pydantic_core import ErrorDetails
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from gateway import _completions as completions
 from gateway._auth import ApiKeys
 from gateway._backend import Backend, CallMetadata
 from gateway._body_depth import DepthCheckedRoute
@@ -247,15 +248,7 @@ def create_app(settings: GatewaySettings | None = None, *, backend: Backend | No
             )
         return _model_json(info, started)
 
-    # Not served yet (issue 14): a clear OpenAI-style 400 instead of a bare 404.
-    for path in ("/v1/completions", "/v1/tokenize", "/v1/detokenize"):
-
-        async def not_served(request: Request, path: str = path) -> Response:
-            raise GatewayError(
-                400, f"POST {path} is not served by this gateway yet", code="unsupported_endpoint"
-            )
-
-        app.add_api_route(path, not_served, methods=["POST"], tags=["openai"], responses=_ERRORS)
+    completions.add_routes(app, lambda: running["generation"], _GENERATION_RESPONSES)
 
     @app.get("/health", tags=["ops"])
     async def health() -> dict[str, str]:

@@ -255,10 +255,3 @@ def test_round_robin_skips_a_replica_that_is_not_ready(start_gateway: Any) -> No
         for _ in range(6):
             client.chat.completions.create(model="fake-model", messages=[{"role": "user", "content": "x"}])
         assert len(a.servicer.requests) == before_a and len(b.servicer.requests) == before_b + 6
-
-
-def test_endpoints_not_served_yet_are_a_clear_400(http: httpx.Client) -> None:
-    for path in ("/v1/completions", "/v1/tokenize", "/v1/detokenize"):
-        answer = http.post(path, json={"model": "m", "prompt": "hi"})
-        assert answer.status_code == 400, path
-        assert answer.json()["error"]["code"] == "unsupported_endpoint"
