@@ -43,8 +43,6 @@ def _refuse_unsupported(body: CompletionRequest) -> None:
         raise invalid_request("best_of > 1 is not supported; use n", "best_of")
     if body.stream_options is not None and not body.stream:
         raise invalid_request("stream_options is only allowed with stream: true", "stream_options")
-    if body.echo and body.logprobs is not None:
-        raise invalid_request("echo with logprobs needs prompt logprobs, which are not served yet", "echo")
 
 
 def _one_prompt(body: CompletionRequest) -> str | list[int]:
@@ -103,6 +101,8 @@ async def completions(gen: Generation, request: Request, body: CompletionRequest
         # Always: the token bytes (the text) come with the sampled token's logprob.
         logprobs=True,
         top_logprobs=body.logprobs or 0,
+        # echo + logprobs scores the prompt too (lm-evaluation-harness's loglikelihood).
+        prompt_logprobs=body.logprobs if body.echo and body.logprobs is not None else None,
     )
     running = await gen._start(options, request.state.call, ROUTE, stream=bool(body.stream))
     fold = TextChoices(body.n or 1, body.logprobs is not None, echoed)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import codecs
 from dataclasses import dataclass, field
 
-from gptoss import Done, Event, TokenIds, TokenLogprob, total_usage
+from gptoss import Done, Event, PromptLogprobs, TokenIds, TokenLogprob, total_usage
 
 from gateway._finish import check_finish, finish_reason
 from gateway._logprobs import FLOOR
@@ -33,6 +33,23 @@ class _Choice:
     token_texts: list[str] = field(default_factory=list)
     offset: int = 0  # characters of text so far (text_offset)
     done: Done | None = None
+    prompt: Json | None = None  # echo + logprobs: the prompt's tokens, in the legacy shape
+
+
+def prompt_json(tokens: tuple[TokenLogprob, ...]) -> Json:
+    """The echoed prompt's tokens: the first has no logprob (nothing precedes it): null, as OpenAI's."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    out = logprobs_json(list(tokens), [decoder.decode(t.token_bytes) for t in tokens], 0)
+    if tokens:
+        out["token_logprobs"][0] = None  # type: ignore[index]
+        out["top_logprobs"][0] = None  # type: ignore[index]
+    return out
+
+
+def _joined(prompt: Json | None, completion: Json) -> Json:
+    if prompt is None:
+        return completion
+    return {key: [*prompt[key], *completion[key]] for key in completion}  # type: ignore[misc]
 
 
 def logprobs_json(tokens: list[TokenLogprob], texts: list[str], start: int) -> Json:
@@ -62,6 +79,16 @@ class TextChoices:
         if not 0 <= event.choice < len(self._choices):
             return None
         choice = self._choices[event.choice]
+        if isinstance(event, PromptLogprobs):
+            choice.prompt = prompt_json(event.tokens)
+            if not self._prefix:
+                return None
+            return {
+                "index": event.choice,
+                "text": self._prefix,
+                "logprobs": choice.prompt,
+                "finish_reason": None,
+            }
         if isinstance(event, TokenIds):
             texts = [choice.decoder.decode(t.token_bytes) for t in event.logprobs]
             start = choice.offset
@@ -89,8 +116,8 @@ class TextChoices:
         return None
 
     def start_chunks(self) -> list[Json]:
-        """Echo: the prompt text first, once per choice."""
-        if not self._prefix:
+        """Echo: the prompt text first, once per choice (with logprobs: when its logprobs came)."""
+        if not self._prefix or self._logprobs:
             return []
         return [
             {"index": i, "text": self._prefix, "logprobs": None, "finish_reason": None}
@@ -113,9 +140,11 @@ class TextChoices:
                 {
                     "index": index,
                     "text": self._prefix + "".join(choice.text),
-                    "logprobs": logprobs_json(choice.tokens, texts, len(self._prefix))
-                    if self._logprobs
-                    else None,
+                    "logprobs": (
+                        _joined(choice.prompt, logprobs_json(choice.tokens, texts, len(self._prefix)))
+                        if self._logprobs
+                        else None
+                    ),
                     "finish_reason": finish_reason(ended, False),
                 }
             )

@@ -49,6 +49,8 @@ class EngineStep:
     timings: EngineTimings | None = None
     # With options.logprobs set: one entry per token id, in order.
     logprobs: tuple[TokenLogprobs, ...] | None = None
+    # With options.prompt_logprobs set, on the first step: one entry per prompt token.
+    prompt_logprobs: tuple[TokenLogprobs, ...] | None = None
 
 
 class Engine(Protocol):
@@ -123,6 +125,7 @@ class VllmEngine:
                     num_cached_tokens=output.num_cached_tokens or 0,
                     timings=_timings(output.metrics) if output.finished else None,
                     logprobs=_logprobs(completion, options.logprobs),
+                    prompt_logprobs=_prompt_logprobs(output, prompt_token_ids, options.prompt_logprobs),
                 )
         except VllmEngineDeadError as exc:
             raise EngineDeadError(str(exc)) from exc
@@ -176,6 +179,8 @@ def _sampling_params(options: SamplingOptions) -> Any:
             extra[name] = value
     if options.logprobs is not None:
         extra["logprobs"] = options.logprobs
+    if options.prompt_logprobs is not None:
+        extra["prompt_logprobs"] = options.prompt_logprobs
     if options.logit_bias:
         extra["logit_bias"] = dict(options.logit_bias)
     return SamplingParams(
@@ -189,23 +194,32 @@ def _sampling_params(options: SamplingOptions) -> Any:
 
 
 def _logprobs(completion: Any, top: int | None) -> tuple[TokenLogprobs, ...] | None:
-    """vLLM's per-token {token id: Logprob(logprob, rank)} maps -> TokenLogprobs (top: by rank)."""
     if top is None or completion.logprobs is None:
         return None
-    out = []
-    for token_id, candidates in zip(completion.token_ids, completion.logprobs, strict=False):
-        sampled = candidates.get(token_id)
-        ranked = sorted(
-            (c.rank, t, c.logprob) for t, c in candidates.items() if c.rank is not None and c.rank <= top
-        )
-        out.append(
-            TokenLogprobs(
-                token_id=token_id,
-                logprob=float(sampled.logprob) if sampled is not None else float("-inf"),
-                top=tuple((t, float(lp)) for _, t, lp in ranked),
-            )
-        )
-    return tuple(out)
+    return tuple(_one(t, c, top) for t, c in zip(completion.token_ids, completion.logprobs, strict=False))
+
+
+def _prompt_logprobs(output: Any, prompt: list[int], top: int | None) -> tuple[TokenLogprobs, ...] | None:
+    scored = getattr(output, "prompt_logprobs", None)
+    if top is None or not scored:
+        return None
+    return tuple(
+        _one(t, c, top) if c else TokenLogprobs(token_id=t, logprob=0.0)
+        for t, c in zip(prompt, scored, strict=False)
+    )
+
+
+def _one(token_id: int, candidates: Any, top: int) -> TokenLogprobs:
+    """vLLM's {token id: Logprob(logprob, rank)} of one position -> TokenLogprobs (top: by rank)."""
+    sampled = candidates.get(token_id)
+    ranked = sorted(
+        (c.rank, t, c.logprob) for t, c in candidates.items() if c.rank is not None and c.rank <= top
+    )
+    return TokenLogprobs(
+        token_id=token_id,
+        logprob=float(sampled.logprob) if sampled is not None else float("-inf"),
+        top=tuple((t, float(lp)) for _, t, lp in ranked),
+    )
 
 
 def _timings(metrics: Any) -> EngineTimings | None:

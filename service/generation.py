@@ -21,7 +21,7 @@ from service.harmony import tokens as harmony_tokens
 from service.lifecycle import ServiceState
 from service.planner import GenerationPlan
 from service.stop_strings import StopStringMatcher
-from service.token_logprobs import HeldContentLogprobs, RawLogprobs, StepLogprobs
+from service.token_logprobs import HeldContentLogprobs, RawLogprobs, StepLogprobs, raw_token_logprob
 from service.token_stop_strings import TokenStopMatcher
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,8 @@ class GenerationStream:
         if self._plan.raw:
             if self._logprobs:
                 self._raw_logprobs.feed(step.logprobs)
-            return self._token_ids(self._token_stop.feed(step.token_ids))
+            scored = _prompt_logprobs(step)
+            return scored + self._token_ids(self._token_stop.feed(step.token_ids))
         if self._logprobs:
             self._step_logprobs.step(step.logprobs, len(step.token_ids))
         started = time.perf_counter_ns()
@@ -229,6 +230,13 @@ class GenerationStream:
             error_message=f"malformed Harmony output: {problems}" if problems else "",
         )
         return pb.GenerateResponse(done=done)
+
+
+def _prompt_logprobs(step: EngineStep) -> list[pb.GenerateResponse]:
+    if not step.prompt_logprobs:
+        return []
+    tokens = [raw_token_logprob(entry) for entry in step.prompt_logprobs]
+    return [pb.GenerateResponse(prompt_logprobs=pb.PromptLogprobs(tokens=tokens))]
 
 
 def _observe(usage: pb.Usage, timings: pb.Timings, finish: pb.FinishReason, tokens: int) -> None:

@@ -22,6 +22,7 @@ class SamplingOptions:
     # None: no logprobs; k >= 0: the sampled token's logprob and the k most likely alternatives.
     logprobs: int | None = None
     logit_bias: tuple[tuple[int, float], ...] = ()
+    prompt_logprobs: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,11 @@ def token_logprob(entry: TokenLogprobs, text: str) -> pb.TokenLogprob:
     )
 
 
+def raw_token_logprob(entry: TokenLogprobs) -> pb.TokenLogprob:
+    """A token outside any parsed text (raw mode): its text is its own bytes as UTF-8."""
+    return token_logprob(entry, token_bytes(entry.token_id).decode("utf-8", "replace"))
+
+
 class StepLogprobs:
     """The logprobs of the current engine step's tokens, looked up by position in the completion
     (the parser's pieces of one step only name that step's tokens)."""
@@ -67,8 +72,7 @@ class RawLogprobs:
         for _ in tokens:
             if not self._pending:
                 break
-            entry = self._pending.popleft()
-            out.append(token_logprob(entry, token_bytes(entry.token_id).decode("utf-8", "replace")))
+            out.append(raw_token_logprob(self._pending.popleft()))
         return out
 
 

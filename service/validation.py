@@ -217,6 +217,7 @@ def sampling(request: pb.GenerateRequest, budget: int, ignore_eos_allowed: bool)
         ignore_eos=request.ignore_eos,
         logprobs=logprobs(request),
         logit_bias=logit_bias(request),
+        prompt_logprobs=prompt_logprobs(request),
     )
 
 
@@ -230,6 +231,16 @@ def logprobs(request: pb.GenerateRequest) -> int | None:
     if request.top_logprobs and not request.logprobs:
         raise invalid_argument("top_logprobs needs logprobs set", "top_logprobs")
     return request.top_logprobs if request.logprobs else None
+
+
+def prompt_logprobs(request: pb.GenerateRequest) -> int | None:
+    if not request.HasField("prompt_logprobs"):
+        return None
+    if not request.prompt_token_ids:
+        raise invalid_argument("prompt_logprobs is for raw (prompt_token_ids) requests", "prompt_logprobs")
+    if not 0 <= request.prompt_logprobs <= MAX_TOP_LOGPROBS:
+        raise invalid_argument(f"prompt_logprobs must be between 0 and {MAX_TOP_LOGPROBS}", "prompt_logprobs")
+    return request.prompt_logprobs
 
 
 def logit_bias(request: pb.GenerateRequest) -> tuple[tuple[int, float], ...]:

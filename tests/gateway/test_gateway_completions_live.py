@@ -38,6 +38,19 @@ def test_completion_logprobs_and_echo(client: openai.OpenAI, model_id: str) -> N
     assert lp.top_logprobs is not None and all(len(top) <= 3 for top in lp.top_logprobs)
     echoed = client.completions.create(model=model_id, prompt=PROMPT, max_tokens=4, echo=True, seed=2)
     assert echoed.choices[0].text.startswith(PROMPT)
+    # echo + logprobs (lm-evaluation-harness loglikelihood): the prompt's tokens are scored too.
+    scored = client.completions.create(model=model_id, prompt=PROMPT, max_tokens=1, echo=True, logprobs=2)
+    slp = scored.choices[0].logprobs
+    assert slp is not None and slp.tokens is not None and slp.token_logprobs is not None
+    prompt_tokens = scored.usage.prompt_tokens  # type: ignore[union-attr]
+    assert len(slp.tokens) == prompt_tokens + 1 and "".join(slp.tokens[:prompt_tokens]) == PROMPT
+    assert slp.token_logprobs[0] is None and all(v <= 0 for v in slp.token_logprobs[1:])
+    assert slp.text_offset is not None and slp.text_offset[0] == 0 and slp.text_offset[-1] == len(PROMPT)
+    streamed = client.completions.create(
+        model=model_id, prompt=PROMPT, max_tokens=2, echo=True, logprobs=1, stream=True
+    )
+    chunks = list(streamed)
+    assert chunks[0].choices[0].text == PROMPT and chunks[0].choices[0].logprobs is not None
 
 
 def test_completion_stream_with_n(client: openai.OpenAI, model_id: str) -> None:
@@ -72,7 +85,6 @@ def test_tokenize_detokenize_and_errors(live_gateway: GatewayThread, model_id: s
         assert chat.status_code == 400 and chat.json()["error"]["param"] == "messages"
         for body, param in (
             ({"suffix": "x"}, "suffix"),
-            ({"echo": True, "logprobs": 1}, "echo"),
             ({"prompt": ["a", "b"]}, "prompt"),
             ({"logprobs": 21}, "logprobs"),
             ({"n": 0}, "n"),

@@ -122,3 +122,30 @@ def test_n_choices_differ_and_repeat_with_a_seed(stub: inference_pb2_grpc.Infere
     first = sample()
     assert len(set(first.values())) == 3
     assert sample() == first
+
+
+def test_prompt_logprobs_score_the_prompt_as_generation_did(
+    stub: inference_pb2_grpc.InferenceServiceStub,
+) -> None:
+    prompt = [200006, 1428, 200008, 12194, 200007, 200006, 173781]
+    first = list(
+        stub.Generate(
+            pb.GenerateRequest(prompt_token_ids=prompt, max_tokens=1, temperature=0.0, logprobs=True),
+            timeout=60,
+        )
+    )
+    sampled = next(t for r in first if r.HasField("token_ids") for t in r.token_ids.logprobs)
+    scored = list(
+        stub.Generate(
+            pb.GenerateRequest(prompt_token_ids=[*prompt, sampled.token_id], max_tokens=1, prompt_logprobs=2),
+            timeout=60,
+        )
+    )
+    tokens = next(r.prompt_logprobs.tokens for r in scored if r.HasField("prompt_logprobs"))
+    assert [t.token_id for t in tokens] == [*prompt, sampled.token_id]
+    assert tokens[0].logprob == 0 and not tokens[0].top_logprobs
+    assert tokens[-1].logprob == pytest.approx(sampled.logprob, abs=1e-2)
+    assert all(len(t.top_logprobs) == 2 for t in tokens[1:])
+    with pytest.raises(grpc.RpcError) as caught:
+        list(stub.Generate(pb.GenerateRequest(messages=USER_HI, prompt_logprobs=1), timeout=30))
+    assert error_info(caught.value).metadata["param"] == "prompt_logprobs"

@@ -64,6 +64,7 @@ class GenerateOptions(CountTokensOptions, total=False):
     top_logprobs: int | None
     n: int | None
     logit_bias: Mapping[int, float] | None
+    prompt_logprobs: int | None
 
 
 # Sampling fields copied verbatim when not None.
@@ -78,6 +79,7 @@ _SCALAR_FIELDS = (
     "frequency_penalty",
     "top_logprobs",
     "n",
+    "prompt_logprobs",
 )
 
 

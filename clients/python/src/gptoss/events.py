@@ -115,6 +115,15 @@ class TokenIds:
 
 
 @dataclass(frozen=True, slots=True)
+class PromptLogprobs:
+    """Raw mode with prompt_logprobs: each prompt token's logprob (the first has 0: nothing precedes it)."""
+
+    tokens: Logprobs
+    # Which of the request's n choices (0 when n is 1).
+    choice: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class Usage:
     """Token counts of one request."""
 
@@ -151,7 +160,7 @@ class Done:
     choice: int = 0
 
 
-Event = ReasoningDelta | ContentDelta | ToolCallDelta | ToolCallDone | TokenIds | Done
+Event = ReasoningDelta | ContentDelta | ToolCallDelta | ToolCallDone | TokenIds | PromptLogprobs | Done
 
 
 def _seconds(msg: Any, name: str) -> float | None:
@@ -228,6 +237,8 @@ def event_from_proto(response: Any) -> Event | None:
     if kind == "token_ids":
         t = response.token_ids
         return TokenIds(tuple(t.token_ids), logprobs_from_proto(t.logprobs), choice)
+    if kind == "prompt_logprobs":
+        return PromptLogprobs(logprobs_from_proto(response.prompt_logprobs.tokens), choice)
     if kind == "done":
         return done_from_proto(response.done, choice)
     return None

@@ -16,6 +16,7 @@ from gptoss.events import (
     Done,
     Event,
     FinishReason,
+    PromptLogprobs,
     ReasoningDelta,
     Timings,
     TokenIds,
@@ -61,6 +62,7 @@ class Completion:
     content_logprobs: tuple[TokenLogprob, ...] = ()
     reasoning_logprobs: tuple[TokenLogprob, ...] = ()
     token_logprobs: tuple[TokenLogprob, ...] = ()
+    prompt_logprobs: tuple[TokenLogprob, ...] = ()
 
     def as_assistant_message(self) -> dict[str, Any]:
         """This turn as a history message, to send back with the tool results."""
@@ -101,6 +103,7 @@ class CompletionBuilder:
         self._content_logprobs: list[TokenLogprob] = []
         self._reasoning_logprobs: list[TokenLogprob] = []
         self._token_logprobs: list[TokenLogprob] = []
+        self._prompt_logprobs: tuple[TokenLogprob, ...] = ()
         self._pending: dict[int, _PendingCall] = {}
         self._done_calls: dict[int, ToolCall] = {}
         self._done: Done | None = None
@@ -127,6 +130,8 @@ class CompletionBuilder:
         elif isinstance(event, TokenIds):
             self._token_ids.extend(event.token_ids)
             self._token_logprobs.extend(event.logprobs)
+        elif isinstance(event, PromptLogprobs):
+            self._prompt_logprobs = event.tokens
         elif isinstance(event, Done):
             self._done = event
 
@@ -164,6 +169,7 @@ class CompletionBuilder:
             content_logprobs=tuple(self._content_logprobs),
             reasoning_logprobs=tuple(self._reasoning_logprobs),
             token_logprobs=tuple(self._token_logprobs),
+            prompt_logprobs=self._prompt_logprobs,
         )
 
 
