@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gateway._backend import CallMetadata
 from gateway._completions_fold import TextChoices
-from gateway._completions_schema import CompletionRequest
+from gateway._completions_schema import CompletionRequest, TokenId
 from gateway._errors import invalid_request
 from gateway._generate import Generation
 from gateway._translate_chat import Json, logit_bias_ids
@@ -33,7 +33,7 @@ class TokenizeBody(BaseModel):
 class DetokenizeBody(BaseModel):
     model_config = ConfigDict(extra="ignore")
     model: str | None = None
-    tokens: list[int] = Field(max_length=1 << 20)
+    tokens: list[TokenId] = Field(max_length=1 << 20)
 
 
 def _refuse_unsupported(body: CompletionRequest) -> None:
@@ -56,6 +56,14 @@ def _one_prompt(body: CompletionRequest) -> str | list[int]:
     return prompt  # type: ignore[return-value]
 
 
+def _check_text(text: str, param: str) -> None:
+    """Lone surrogates (valid JSON escapes) cannot travel in a protobuf string: a 400, not a 500."""
+    try:
+        text.encode()
+    except UnicodeEncodeError as exc:
+        raise invalid_request(f"{param} is not valid Unicode: {exc.reason}", param) from None
+
+
 def _metadata(request: Request) -> CallMetadata:
     call = request.state.call
     return CallMetadata.of(call.request_id, call.metadata())
@@ -64,6 +72,9 @@ def _metadata(request: Request) -> CallMetadata:
 async def completions(gen: Generation, request: Request, body: CompletionRequest) -> Response:
     _refuse_unsupported(body)
     prompt = _one_prompt(body)
+    _check_text(body.model, "model")
+    if isinstance(prompt, str):
+        _check_text(prompt, "prompt")
     await gen.backend.require_started()
     client, metadata = gen.backend.client, _metadata(request).all
     try:
@@ -146,6 +157,8 @@ def add_routes(
             raise invalid_request("tokenize takes `prompt` text; chat messages are not supported", "messages")
         if body.prompt is None:
             raise invalid_request("Missing required parameter: 'prompt'.", "prompt")
+        _check_text(body.prompt, "prompt")
+        _check_text(body.model or "", "model")
         gen = generation()
         await gen.backend.require_started()
         try:
@@ -166,6 +179,7 @@ def add_routes(
     @app.post("/detokenize", tags=["vllm"], include_in_schema=False)
     async def detokenize(request: Request, body: DetokenizeBody) -> Json:
         """vLLM's shape: `tokens` -> `prompt` text."""
+        _check_text(body.model or "", "model")
         gen = generation()
         await gen.backend.require_started()
         try:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway._chat_schema import INT64, StreamOptions
+
+# A token id as the contract carries it (int32); the service checks it against the vocabulary.
+TokenId = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]
 
 
 class CompletionRequest(BaseModel):
@@ -13,7 +18,7 @@ class CompletionRequest(BaseModel):
     model: str = Field(min_length=1)
     # One prompt: text (encoded with the served model's encoding, special-token text included)
     # or token ids; a list of one prompt is accepted too.
-    prompt: str | list[int] | list[str] | list[list[int]]
+    prompt: str | list[TokenId] | list[str] | list[list[TokenId]]
     max_tokens: int | None = Field(default=16, ge=1, le=2**31 - 1)
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, gt=0, le=1)
