@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 from gptoss import AsyncEventStream, Done, Event, GenerateOptions, GptossError
-from gptoss.result import CompletionBuilder
+from gptoss.result import ChoicesBuilder, CompletionBuilder
 
 from gateway import _sse, _translate_chat
 from gateway._backend import Backend, CallMetadata
@@ -111,11 +111,18 @@ class Generation:
     async def _collect(self, request: Request, route: str, running: _Call) -> CompletionBuilder:
         """Fold every event with the client's fold; a client that goes away cancels the call."""
         fold = CompletionBuilder()
+        await self._fold(request, route, running, fold.add)
+        return fold
+
+    async def _fold(
+        self, request: Request, route: str, running: _Call, add: Callable[[Event], object]
+    ) -> None:
+        """Feed every event to `add`; a client that goes away cancels the call."""
 
         async def consume() -> None:
             while (event := await running.next_event()) is not None:
                 self._count(event)
-                fold.add(event)
+                add(event)
 
         try:
             if not await _unless_disconnected(request, consume()):
@@ -125,7 +132,6 @@ class Generation:
             raise self.http_error(err) from None
         finally:
             await running.close()
-        return fold
 
     def _stream(
         self,
@@ -185,13 +191,24 @@ class Generation:
         if body.stream:
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
             chat = ChatStream(
-                completion_id=completion_id, created=created, model=body.model, include_usage=include_usage
+                completion_id=completion_id,
+                created=created,
+                model=body.model,
+                include_usage=include_usage,
+                n=body.n or 1,
             )
-            return self._stream(route, running, [chat.start()], chat.on_event, named=False)
-        fold = await self._collect(request, route, running)
-        turn = fold.result() if fold.done else None
+            return self._stream(route, running, chat.start(), chat.on_event, named=False)
+        fold = ChoicesBuilder(body.n or 1)
+        await self._fold(request, route, running, fold.add)
+        turns = [c.result() if c.done else None for c in fold.choices]
         return JSONResponse(
-            _translate_chat.completion(turn, completion_id=completion_id, created=created, model=body.model)
+            _translate_chat.completion(
+                turns,
+                completion_id=completion_id,
+                created=created,
+                model=body.model,
+                logprobs=bool(body.logprobs),
+            )
         )
 
 

@@ -9,6 +9,7 @@ from gptoss import ContentDelta, Done, Event, FinishReason, ReasoningDelta, Tool
 from gptoss.result import unsent_arguments
 
 from gateway._finish import check_finish
+from gateway._logprobs import tokens_json
 from gateway._responses_output import ID_PREFIX, Item, ItemKind, Json, output_text, response_object
 from gateway._responses_schema import ResponsesRequest
 from gateway._translate_common import new_id
@@ -64,8 +65,10 @@ class ResponsesStream:
     def on_event(self, event: Event) -> list[Json]:
         if isinstance(event, ReasoningDelta) and event.text:
             return self._text("reasoning", "response.reasoning_text.delta", event.text)
-        if isinstance(event, ContentDelta) and event.text:
-            return self._text("message", "response.output_text.delta", event.text)
+        if isinstance(event, ContentDelta) and (event.text or event.logprobs):
+            return self._text(
+                "message", "response.output_text.delta", event.text, tokens_json(event.logprobs)
+            )
         if isinstance(event, ToolCallDelta):
             return self._arguments(event.index, event.id, event.name, event.arguments_delta)
         if isinstance(event, ToolCallDone):
@@ -115,9 +118,16 @@ class ResponsesStream:
             )
         elif item.kind == "message":
             events.append(
-                self._event("response.output_text.done", **ref, content_index=0, text=item.text, logprobs=[])
+                self._event(
+                    "response.output_text.done",
+                    **ref,
+                    content_index=0,
+                    text=item.text,
+                    logprobs=item.logprobs,
+                )
             )
-            events.append(self._part_event("response.content_part.done", item, output_text(item.text)))
+            part = output_text(item.text, item.logprobs)
+            events.append(self._part_event("response.content_part.done", item, part))
         else:
             events.append(
                 self._event(
@@ -129,12 +139,15 @@ class ResponsesStream:
         )
         return events
 
-    def _text(self, kind: ItemKind, delta_type: str, text: str) -> list[Json]:
+    def _text(
+        self, kind: ItemKind, delta_type: str, text: str, logprobs: list[Json] | None = None
+    ) -> list[Json]:
         events = [] if self._open is not None and self._open.kind == kind else self._open_item(kind)
         item = self._open
         assert item is not None
         item.text += text
-        extra: Json = {"logprobs": []} if kind == "message" else {}
+        item.logprobs += logprobs or []
+        extra: Json = {"logprobs": logprobs or []} if kind == "message" else {}
         events.append(
             self._event(
                 delta_type,

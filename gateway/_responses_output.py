@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from gptoss import Completion, FinishReason, Usage
 
 from gateway._finish import check_finish
+from gateway._logprobs import tokens_json
 from gateway._responses_schema import FunctionTool, ResponsesRequest
 from gateway._translate_common import new_id
 
@@ -27,8 +28,8 @@ def usage(u: Usage) -> Json:
     }
 
 
-def output_text(text: str) -> Json:
-    return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+def output_text(text: str, logprobs: list[Json] | None = None) -> Json:
+    return {"type": "output_text", "text": text, "annotations": [], "logprobs": logprobs or []}
 
 
 def _tool_json(tool: FunctionTool) -> Json:
@@ -52,6 +53,7 @@ class Item:
     call_id: str = ""
     name: str = ""
     status: str = "in_progress"
+    logprobs: list[Json] = field(default_factory=list)  # a message's output_text tokens
 
     def json(self) -> Json:
         finished = self.status != "in_progress"
@@ -69,7 +71,7 @@ class Item:
                 "type": "message",
                 "role": "assistant",
                 "status": self.status,
-                "content": [output_text(self.text)] if finished else [],
+                "content": [output_text(self.text, self.logprobs)] if finished else [],
             }
         return {
             "id": self.id,
@@ -156,4 +158,7 @@ def whole_response(
         )
         for index, (kind, text, call_id, name) in enumerate(pieces)
     ]
+    for item in items:
+        if item.kind == "message":
+            item.logprobs = tokens_json(ended.content_logprobs)
     return response_object(req, response_id, int(time.time()), status, items, ended.usage, stored=stored)

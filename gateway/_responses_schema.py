@@ -124,9 +124,18 @@ class ResponsesRequest(_Model):
     text: TextConfig | None = None
     truncation: Literal["auto", "disabled"] | None = None
     top_logprobs: int | None = Field(default=None, ge=0, le=20)
+    include: list[str] | None = None
     user: str | None = None
     store: bool | None = None
     # Declared so they are refused clearly: the gateway keeps no state between requests.
     previous_response_id: str | None = None
     conversation: str | dict[str, object] | None = None
     background: bool | None = None
+
+
+LOGPROBS_INCLUDE = "message.output_text.logprobs"
+
+
+def wants_logprobs(req: ResponsesRequest) -> bool:
+    """`include: ["message.output_text.logprobs"]` (or a top_logprobs count) asks for logprobs."""
+    return LOGPROBS_INCLUDE in (req.include or ()) or bool(req.top_logprobs)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from gptoss import Completion, GenerateOptions, ToolCall, Usage
+from collections.abc import Sequence
+
+from gptoss import Completion, GenerateOptions, ToolCall, Usage, total_usage
 
 from gateway import _translate_common as common
 from gateway._chat_schema import (
@@ -15,6 +17,7 @@ from gateway._chat_schema import (
 )
 from gateway._errors import invalid_request
 from gateway._finish import check_finish, finish_reason
+from gateway._logprobs import chat_logprobs
 
 _TEXT_PARTS = ("text",)
 Json = dict[str, object]
@@ -22,21 +25,32 @@ Json = dict[str, object]
 
 def _refuse_unsupported(req: ChatCompletionRequest) -> None:
     """Parameters we cannot honour are a clear 400, never silently ignored."""
-    if req.n is not None and req.n > 1:
-        raise invalid_request("n > 1 is not supported; send several requests instead", "n")
     if req.response_format is not None and req.response_format.type != "text":
         raise invalid_request(
             f"response_format {req.response_format.type!r} is not supported: this service has no structured output",
             "response_format",
         )
-    if req.logprobs or req.top_logprobs:
-        raise invalid_request("logprobs are not supported by this service", "logprobs")
-    if req.logit_bias:
-        raise invalid_request("logit_bias is not supported by this service", "logit_bias")
+    if req.top_logprobs and not req.logprobs:
+        raise invalid_request("top_logprobs needs logprobs: true", "top_logprobs")
     if req.functions is not None or req.function_call is not None:
         raise invalid_request("legacy `functions`/`function_call` are not supported; use tools", "functions")
     if req.stream_options is not None and not req.stream:
         raise invalid_request("stream_options is only allowed with stream: true", "stream_options")
+
+
+def logit_bias_ids(bias: dict[str, float] | None) -> dict[int, float] | None:
+    """OpenAI's string keys -> token ids; the service checks the ids and ranges."""
+    if not bias:
+        return None
+    try:
+        ids = {int(token): value for token, value in bias.items()}
+    except ValueError:
+        raise invalid_request(
+            "logit_bias keys must be token ids (integers as strings)", "logit_bias"
+        ) from None
+    if any(not 0 <= token < 2**31 for token in ids):
+        raise invalid_request("logit_bias keys must be token ids (0 or more)", "logit_bias")
+    return ids
 
 
 def _messages(req: ChatCompletionRequest) -> list[common.MessageDict]:
@@ -98,6 +112,10 @@ def to_generate_options(req: ChatCompletionRequest) -> GenerateOptions:
         frequency_penalty=req.frequency_penalty,
         model=req.model,
         ignore_eos=req.ignore_eos,
+        logprobs=bool(req.logprobs),
+        logit_bias=logit_bias_ids(req.logit_bias),
+        n=req.n,
+        top_logprobs=req.top_logprobs if req.logprobs else None,
     )
     return options
 
@@ -116,8 +134,7 @@ def _tool_call_json(call: ToolCall) -> Json:
     return {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}
 
 
-def completion(turn: Completion | None, *, completion_id: str, created: int, model: str) -> Json:
-    """The non-streaming `chat.completion` for a turn the client's fold collected (None: no Done came)."""
+def _choice(turn: Completion | None, index: int, logprobs: bool) -> tuple[Json, Usage]:
     ended = check_finish(turn)
     calls = [_tool_call_json(call) for call in ended.tool_calls]
     reasoning = ended.reasoning or None
@@ -130,18 +147,31 @@ def completion(turn: Completion | None, *, completion_id: str, created: int, mod
     }
     if calls:
         message["tool_calls"] = calls
+    choice: Json = {
+        "index": index,
+        "message": message,
+        "finish_reason": finish_reason(ended, bool(calls)),
+        "logprobs": chat_logprobs(ended.content_logprobs) if logprobs else None,
+    }
+    return choice, ended.usage
+
+
+def completion(
+    turns: Sequence[Completion | None],
+    *,
+    completion_id: str,
+    created: int,
+    model: str,
+    logprobs: bool = False,
+) -> Json:
+    """The non-streaming `chat.completion`: one choice per turn the client's fold collected
+    (None: that choice got no Done); usage counts the prompt once."""
+    choices = [_choice(turn, index, logprobs) for index, turn in enumerate(turns)]
     return {
         "id": completion_id,
         "object": "chat.completion",
         "created": created,
         "model": model,
-        "choices": [
-            {
-                "index": 0,
-                "message": message,
-                "finish_reason": finish_reason(ended, bool(calls)),
-                "logprobs": None,
-            }
-        ],
-        "usage": usage(ended.usage),
+        "choices": [choice for choice, _ in choices],
+        "usage": usage(total_usage([used for _, used in choices])),
     }

@@ -7,11 +7,13 @@ from gptoss import GenerateOptions
 from gateway import _translate_common as common
 from gateway._errors import invalid_request
 from gateway._responses_schema import (
+    LOGPROBS_INCLUDE,
     FunctionCallItem,
     FunctionCallOutputItem,
     MessageItem,
     ReasoningItem,
     ResponsesRequest,
+    wants_logprobs,
 )
 
 _INPUT_PARTS = ("input_text", "output_text", "text", "refusal")
@@ -25,8 +27,11 @@ def _refuse_unsupported(req: ResponsesRequest) -> None:
         )
     if req.truncation == "auto":
         raise invalid_request("truncation 'auto' is not supported; long inputs are refused", "truncation")
-    if req.top_logprobs:
-        raise invalid_request("logprobs are not supported by this service", "top_logprobs")
+    for index, value in enumerate(req.include or ()):
+        if value != LOGPROBS_INCLUDE:
+            raise invalid_request(
+                f"include {value!r} is not supported; only {LOGPROBS_INCLUDE!r} is", f"include[{index}]"
+            )
     common.check_text(req.metadata, "metadata")
     common.check_text(req.user, "user")
 
@@ -129,4 +134,6 @@ def to_generate_options(req: ResponsesRequest) -> GenerateOptions:
         top_p=req.top_p,
         seed=req.seed,
         model=req.model,
+        logprobs=wants_logprobs(req),
+        top_logprobs=req.top_logprobs if wants_logprobs(req) else None,
     )

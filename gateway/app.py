@@ -16,6 +16,7 @@ from gptoss import GptossError, ModelInfo
 from pydantic_core import ErrorDetails
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from gateway import _completions as completions
 from gateway._auth import ApiKeys
 from gateway._backend import Backend, CallMetadata
 from gateway._body_depth import DepthCheckedRoute
@@ -265,6 +266,8 @@ def create_app(settings: GatewaySettings | None = None, *, backend: Backend | No
                 404, f"The model '{model_id}' does not exist.", param="model", code="model_not_found"
             )
         return _model_json(info, started)
+
+    completions.add_routes(app, lambda: running["generation"], _GENERATION_RESPONSES)
 
     @app.get("/health", tags=["ops"])
     async def health() -> dict[str, str]:

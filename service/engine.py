@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from service.config import Settings
 from service.sampling import SamplingOptions as SamplingOptions  # re-exported: the engine interface
+from service.sampling import TokenLogprobs
 
 if TYPE_CHECKING:
     from vllm.v1.engine.async_llm import AsyncLLM
@@ -46,6 +47,10 @@ class EngineStep:
     stop_token_id: int | None = None
     num_cached_tokens: int = 0
     timings: EngineTimings | None = None
+    # With options.logprobs set: one entry per token id, in order.
+    logprobs: tuple[TokenLogprobs, ...] | None = None
+    # With options.prompt_logprobs set, on the first step: one entry per prompt token.
+    prompt_logprobs: tuple[TokenLogprobs, ...] | None = None
 
 
 class Engine(Protocol):
@@ -119,6 +124,8 @@ class VllmEngine:
                     stop_token_id=completion.stop_reason if isinstance(completion.stop_reason, int) else None,
                     num_cached_tokens=output.num_cached_tokens or 0,
                     timings=_timings(output.metrics) if output.finished else None,
+                    logprobs=_logprobs(completion, options.logprobs),
+                    prompt_logprobs=_prompt_logprobs(output, prompt_token_ids, options.prompt_logprobs),
                 )
         except VllmEngineDeadError as exc:
             raise EngineDeadError(str(exc)) from exc
@@ -170,6 +177,12 @@ def _sampling_params(options: SamplingOptions) -> Any:
         value = getattr(options, name)
         if value is not None:
             extra[name] = value
+    if options.logprobs is not None:
+        extra["logprobs"] = options.logprobs
+    if options.prompt_logprobs is not None:
+        extra["prompt_logprobs"] = options.prompt_logprobs
+    if options.logit_bias:
+        extra["logit_bias"] = dict(options.logit_bias)
     return SamplingParams(
         max_tokens=options.max_tokens,
         stop_token_ids=list(options.stop_token_ids),
@@ -177,6 +190,35 @@ def _sampling_params(options: SamplingOptions) -> Any:
         output_kind=RequestOutputKind.DELTA,
         detokenize=False,
         **extra,
+    )
+
+
+def _logprobs(completion: Any, top: int | None) -> tuple[TokenLogprobs, ...] | None:
+    if top is None or completion.logprobs is None:
+        return None
+    return tuple(_one(t, c, top) for t, c in zip(completion.token_ids, completion.logprobs, strict=False))
+
+
+def _prompt_logprobs(output: Any, prompt: list[int], top: int | None) -> tuple[TokenLogprobs, ...] | None:
+    scored = getattr(output, "prompt_logprobs", None)
+    if top is None or not scored:
+        return None
+    return tuple(
+        _one(t, c, top) if c else TokenLogprobs(token_id=t, logprob=0.0)
+        for t, c in zip(prompt, scored, strict=False)
+    )
+
+
+def _one(token_id: int, candidates: Any, top: int) -> TokenLogprobs:
+    """vLLM's {token id: Logprob(logprob, rank)} of one position -> TokenLogprobs (top: by rank)."""
+    sampled = candidates.get(token_id)
+    ranked = sorted(
+        (c.rank, t, c.logprob) for t, c in candidates.items() if c.rank is not None and c.rank <= top
+    )
+    return TokenLogprobs(
+        token_id=token_id,
+        logprob=float(sampled.logprob) if sampled is not None else float("-inf"),
+        top=tuple((t, float(lp)) for _, t, lp in ranked),
     )
 
 

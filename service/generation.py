@@ -21,6 +21,7 @@ from service.harmony import tokens as harmony_tokens
 from service.lifecycle import ServiceState
 from service.planner import GenerationPlan
 from service.stop_strings import StopStringMatcher
+from service.token_logprobs import HeldContentLogprobs, RawLogprobs, StepLogprobs, raw_token_logprob
 from service.token_stop_strings import TokenStopMatcher
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,11 @@ class GenerationStream:
         self._state = state
         self._span_context = trace.set_span_in_context(span)
         self._parse_ns = 0
-        self._parser = harmony.HarmonyStreamParser()
+        self._logprobs = plan.options.logprobs is not None
+        self._parser = harmony.HarmonyStreamParser(track_tokens=self._logprobs)
+        self._step_logprobs = StepLogprobs()
+        self._raw_logprobs = RawLogprobs()
+        self._held_logprobs = HeldContentLogprobs()
         self._stop = StopStringMatcher(plan.stop)
         self._token_stop = TokenStopMatcher(plan.stop if plan.raw else ())
         self._started = time.monotonic()
@@ -56,7 +61,7 @@ class GenerationStream:
         plan = self._plan
         engine = self._state.admitted_engine()
         last: EngineStep | None = None
-        stream = engine.generate(plan.request_id, plan.prompt_token_ids, plan.options)
+        stream = engine.generate(plan.engine_request_id, plan.prompt_token_ids, plan.options)
         engine_span = tracing.tracer().start_span("engine.generate", context=self._span_context)
         try:
             async for step in stream:
@@ -72,7 +77,7 @@ class GenerationStream:
         finally:
             if last is None or not last.finished:
                 await _close_quietly(stream)
-                await engine.abort(plan.request_id)
+                await engine.abort(plan.engine_request_id)
             engine_span.set_attribute("gptoss.completion_tokens", self._completion_tokens)
             engine_span.end()
             self._record_parse_span()
@@ -91,7 +96,12 @@ class GenerationStream:
 
     def _responses(self, step: EngineStep) -> list[pb.GenerateResponse]:
         if self._plan.raw:
-            return _token_ids(self._token_stop.feed(step.token_ids))
+            if self._logprobs:
+                self._raw_logprobs.feed(step.logprobs)
+            scored = _prompt_logprobs(step)
+            return scored + self._token_ids(self._token_stop.feed(step.token_ids))
+        if self._logprobs:
+            self._step_logprobs.step(step.logprobs, len(step.token_ids))
         started = time.perf_counter_ns()
         responses = self._to_proto(self._parser.feed(step.token_ids))
         self._parse_ns += time.perf_counter_ns() - started
@@ -109,12 +119,29 @@ class GenerationStream:
 
     def _flush(self) -> list[pb.GenerateResponse]:
         if self._plan.raw:
-            return _token_ids(self._token_stop.flush())
+            return self._token_ids(self._token_stop.flush())
         responses = self._to_proto(self._parser.finish())
         tail = self._stop.flush()
-        if tail:
-            responses.append(pb.GenerateResponse(content=pb.ContentDelta(text=tail)))
+        held = self._held_logprobs.release(tail, final=True) if self._logprobs else []
+        if tail or held:
+            responses.append(pb.GenerateResponse(content=pb.ContentDelta(text=tail, logprobs=held)))
         return responses
+
+    def _token_ids(self, tokens: list[int]) -> list[pb.GenerateResponse]:
+        if not tokens:
+            return []
+        logprobs = self._raw_logprobs.release(tokens) if self._logprobs else []
+        return [pb.GenerateResponse(token_ids=pb.TokenIds(token_ids=tokens, logprobs=logprobs))]
+
+    def _content(self, event: harmony.ContentText) -> list[pb.GenerateResponse]:
+        text = self._stop.feed(event.text)
+        logprobs = []
+        if self._logprobs:
+            self._held_logprobs.hold(self._step_logprobs.pieces(event.tokens))
+            logprobs = self._held_logprobs.release(text, final=self._stop.matched)
+        if not (text or logprobs):
+            return []
+        return [pb.GenerateResponse(content=pb.ContentDelta(text=text, logprobs=logprobs))]
 
     def _to_proto(self, events: list[harmony.Event]) -> list[pb.GenerateResponse]:
         responses = []
@@ -122,16 +149,18 @@ class GenerationStream:
             if self._stop.matched:
                 break
             if isinstance(event, harmony.ContentText):
-                text = self._stop.feed(event.text)
-                if text:
-                    responses.append(pb.GenerateResponse(content=pb.ContentDelta(text=text)))
+                responses.extend(self._content(event))
             elif isinstance(event, harmony.ReasoningText):
-                responses.append(pb.GenerateResponse(reasoning=pb.ReasoningDelta(text=event.text)))
+                logprobs = self._step_logprobs.pieces(event.tokens)
+                responses.append(
+                    pb.GenerateResponse(reasoning=pb.ReasoningDelta(text=event.text, logprobs=logprobs))
+                )
             elif isinstance(event, harmony.ToolCallStart):
                 delta = pb.ToolCallDelta(index=event.index, id=event.id, name=event.name)
                 responses.append(pb.GenerateResponse(tool_call=delta))
             elif isinstance(event, harmony.ToolCallArguments):
-                delta = pb.ToolCallDelta(index=event.index, arguments_delta=event.text)
+                logprobs = self._step_logprobs.pieces(event.tokens)
+                delta = pb.ToolCallDelta(index=event.index, arguments_delta=event.text, logprobs=logprobs)
                 responses.append(pb.GenerateResponse(tool_call=delta))
             else:
                 done = pb.ToolCallDone(
@@ -158,6 +187,7 @@ class GenerationStream:
     def _log_done(self, finish: pb.FinishReason, usage: pb.Usage, now: float) -> None:
         fields: dict[str, object] = {
             "request_id": self._plan.request_id,
+            "choice": self._plan.choice,
             "caller": self._caller,
             "finish_reason": pb.FinishReason.Name(finish),
             "prompt_tokens": usage.prompt_tokens,
@@ -202,8 +232,11 @@ class GenerationStream:
         return pb.GenerateResponse(done=done)
 
 
-def _token_ids(tokens: list[int]) -> list[pb.GenerateResponse]:
-    return [pb.GenerateResponse(token_ids=pb.TokenIds(token_ids=tokens))] if tokens else []
+def _prompt_logprobs(step: EngineStep) -> list[pb.GenerateResponse]:
+    if not step.prompt_logprobs:
+        return []
+    tokens = [raw_token_logprob(entry) for entry in step.prompt_logprobs]
+    return [pb.GenerateResponse(prompt_logprobs=pb.PromptLogprobs(tokens=tokens))]
 
 
 def _observe(usage: pb.Usage, timings: pb.Timings, finish: pb.FinishReason, tokens: int) -> None:

@@ -40,6 +40,28 @@ class GenerationPlan:
     options: SamplingOptions
     raw: bool
     stop: tuple[str, ...]
+    # n > 1: `choice_plans` splits the plan into one per choice, `choice` its index.
+    n: int = 1
+    choice: int = 0
+
+    @property
+    def engine_request_id(self) -> str:
+        """The engine's id of this plan's sequence: the request id, per choice when n > 1."""
+        return self.request_id if self.n == 1 else f"{self.request_id}/{self.choice}"
+
+
+def choice_plans(plan: GenerationPlan) -> list[GenerationPlan]:
+    """One plan per choice, sharing the rendered prompt (the engine's prefix cache computes it once);
+    a seed gives choice i the seed + i, so choices differ yet repeat."""
+    seed = plan.options.seed
+    return [
+        dataclasses.replace(
+            plan,
+            choice=i,
+            options=dataclasses.replace(plan.options, seed=None if seed is None else seed + i),
+        )
+        for i in range(plan.n)
+    ]
 
 
 class RequestPlanner:
@@ -117,6 +139,7 @@ class RequestPlanner:
             options=dataclasses.replace(options, max_tokens=budget),
             raw=raw,
             stop=stop,
+            n=validation.choices(request),
         )
 
     async def count_tokens(self, request: pb.CountTokensRequest) -> int:

@@ -19,6 +19,19 @@ class SamplingOptions:
     presence_penalty: float | None = None
     frequency_penalty: float | None = None
     ignore_eos: bool = False
+    # None: no logprobs; k >= 0: the sampled token's logprob and the k most likely alternatives.
+    logprobs: int | None = None
+    logit_bias: tuple[tuple[int, float], ...] = ()
+    prompt_logprobs: int | None = None
 
 
-__all__ = ["SamplingOptions"]
+@dataclass(frozen=True, slots=True)
+class TokenLogprobs:
+    """One generated token's logprob and its most likely alternatives (most likely first)."""
+
+    token_id: int
+    logprob: float
+    top: tuple[tuple[int, float], ...] = ()
+
+
+__all__ = ["SamplingOptions", "TokenLogprobs"]

@@ -11,7 +11,15 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from gptoss.limits import MAX_REQUEST_ID_LENGTH, MAX_STOP_STRINGS, PRINTABLE_ASCII_PATTERN
+from gptoss.limits import (
+    LOGIT_BIAS_LIMIT,
+    MAX_CHOICES,
+    MAX_LOGIT_BIAS_TOKENS,
+    MAX_REQUEST_ID_LENGTH,
+    MAX_STOP_STRINGS,
+    MAX_TOP_LOGPROBS,
+    PRINTABLE_ASCII_PATTERN,
+)
 from gptoss.v1 import inference_pb2 as pb
 
 from service.config import Settings
@@ -134,15 +142,13 @@ def _message(message: pb.Message, index: int) -> ChatMessage:
     )
 
 
-def raw_prompt(token_ids: Sequence[int]) -> list[int]:
+def raw_prompt(token_ids: Sequence[int], param: str = "prompt_token_ids") -> list[int]:
     # One pass over the protobuf container (each element read from it is slow), then min/max in C:
     # this was the largest per-request cost of token-id requests (bench/burst_probe.py).
     prompt = list(token_ids)
     if prompt and (min(prompt) < 0 or max(prompt) >= VOCAB_SIZE):
         bad = next(t for t in prompt if not 0 <= t < VOCAB_SIZE)
-        raise invalid_argument(
-            f"prompt_token_ids: {bad} is not a token id (0..{VOCAB_SIZE - 1})", "prompt_token_ids"
-        )
+        raise invalid_argument(f"{param}: {bad} is not a token id (0..{VOCAB_SIZE - 1})", param)
     return prompt
 
 
@@ -209,7 +215,58 @@ def sampling(request: pb.GenerateRequest, budget: int, ignore_eos_allowed: bool)
         presence_penalty=presence,
         frequency_penalty=frequency,
         ignore_eos=request.ignore_eos,
+        logprobs=logprobs(request),
+        logit_bias=logit_bias(request),
+        prompt_logprobs=prompt_logprobs(request),
     )
+
+
+def logprobs(request: pb.GenerateRequest) -> int | None:
+    """None (off), or how many alternatives per token."""
+    if not 0 <= request.top_logprobs <= MAX_TOP_LOGPROBS:
+        raise invalid_argument(
+            f"top_logprobs must be between 0 and {MAX_TOP_LOGPROBS}, got {request.top_logprobs}",
+            "top_logprobs",
+        )
+    if request.top_logprobs and not request.logprobs:
+        raise invalid_argument("top_logprobs needs logprobs set", "top_logprobs")
+    return request.top_logprobs if request.logprobs else None
+
+
+def prompt_logprobs(request: pb.GenerateRequest) -> int | None:
+    if not request.HasField("prompt_logprobs"):
+        return None
+    if not request.prompt_token_ids:
+        raise invalid_argument("prompt_logprobs is for raw (prompt_token_ids) requests", "prompt_logprobs")
+    if not 0 <= request.prompt_logprobs <= MAX_TOP_LOGPROBS:
+        raise invalid_argument(f"prompt_logprobs must be between 0 and {MAX_TOP_LOGPROBS}", "prompt_logprobs")
+    return request.prompt_logprobs
+
+
+def logit_bias(request: pb.GenerateRequest) -> tuple[tuple[int, float], ...]:
+    if len(request.logit_bias) > MAX_LOGIT_BIAS_TOKENS:
+        raise invalid_argument(f"logit_bias: at most {MAX_LOGIT_BIAS_TOKENS} token ids", "logit_bias")
+    out = []
+    for token, bias in sorted(request.logit_bias.items()):
+        if not 0 <= token < VOCAB_SIZE:
+            raise invalid_argument(
+                f"logit_bias: {token} is not a token id (0..{VOCAB_SIZE - 1})", "logit_bias"
+            )
+        if not (math.isfinite(bias) and -LOGIT_BIAS_LIMIT <= bias <= LOGIT_BIAS_LIMIT):
+            raise invalid_argument(
+                f"logit_bias: the bias of token {token} must be between -{LOGIT_BIAS_LIMIT:g} and "
+                f"{LOGIT_BIAS_LIMIT:g}, got {bias}",
+                "logit_bias",
+            )
+        out.append((token, float(bias)))
+    return tuple(out)
+
+
+def choices(request: pb.GenerateRequest) -> int:
+    """n: 0 (unset) means 1."""
+    if not 0 <= request.n <= MAX_CHOICES:
+        raise invalid_argument(f"n must be between 1 and {MAX_CHOICES}, got {request.n}", "n")
+    return max(1, request.n)
 
 
 def stop_strings(stop: Sequence[str]) -> tuple[str, ...]:

@@ -21,15 +21,20 @@ from enum import Enum
 from service.harmony import tokens as tk
 from service.harmony.render import FUNCTIONS_PREFIX
 
+# With token tracking: (position of the token in the completion, the text it added), in order.
+TokenPieces = tuple[tuple[int, str], ...]
+
 
 @dataclass(frozen=True)
 class ReasoningText:
     text: str
+    tokens: TokenPieces = ()
 
 
 @dataclass(frozen=True)
 class ContentText:
     text: str
+    tokens: TokenPieces = ()
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,7 @@ class ToolCallStart:
 class ToolCallArguments:
     index: int
     text: str
+    tokens: TokenPieces = ()
 
 
 @dataclass(frozen=True)
@@ -108,10 +114,14 @@ class HarmonyStreamParser:
     """Feed token-id deltas of one assistant turn; read events as they complete.
 
     The prompt ends with `<|start|>assistant`, so parsing starts inside a header.
+    `track_tokens`: text events also say which tokens made their text (for logprobs); a token
+    holding only part of a UTF-8 character then yields an event with empty text.
     """
 
-    def __init__(self, id_factory: Callable[[], str] = new_tool_call_id) -> None:
+    def __init__(self, id_factory: Callable[[], str] = new_tool_call_id, track_tokens: bool = False) -> None:
         self._new_id = id_factory
+        self._track = track_tokens
+        self._position = -1
         self._state = _State.HEADER
         self._header: list[int] = []
         self._message: _OpenMessage | None = None
@@ -150,6 +160,7 @@ class HarmonyStreamParser:
     # -- token handling -------------------------------------------------------------------
 
     def _consume(self, token: int, events: list[Event]) -> None:
+        self._position += 1
         if self._message is not None:
             if self._message.channel == "analysis":
                 self.reasoning_tokens += 1
@@ -177,7 +188,8 @@ class HarmonyStreamParser:
                 self._problem(f"special token {token} inside a message: dropped")
             else:
                 assert self._message is not None
-                self._emit_text(self._message.decoder.decode(tk.token_bytes(token)), events)
+                text = self._message.decoder.decode(tk.token_bytes(token))
+                self._emit_text(text, events, self._position if self._track else None)
         else:
             if self._state is _State.BETWEEN:
                 self._problem("missing <|start|>: treating tokens as a header")
@@ -223,17 +235,18 @@ class HarmonyStreamParser:
             )
         self._message = None
 
-    def _emit_text(self, text: str, events: list[Event]) -> None:
+    def _emit_text(self, text: str, events: list[Event], position: int | None = None) -> None:
         message = self._message
-        if not text or message is None:
+        if message is None or not (text or position is not None):
             return
+        pieces: TokenPieces = ((position, text),) if position is not None else ()
         if message.route is _Route.TOOL_CALL:
             message.arguments += text
-            events.append(ToolCallArguments(message.tool_index, text))
+            events.append(ToolCallArguments(message.tool_index, text, pieces))
         elif message.route is _Route.CONTENT:
-            events.append(ContentText(text))
+            events.append(ContentText(text, pieces))
         else:
-            events.append(ReasoningText(text))
+            events.append(ReasoningText(text, pieces))
 
     def _problem(self, what: str) -> None:
         if len(self.problems) < 20:
@@ -246,15 +259,15 @@ def coalesce(events: list[Event]) -> list[Event]:
     for event in events:
         last = merged[-1] if merged else None
         if isinstance(event, ContentText) and isinstance(last, ContentText):
-            merged[-1] = ContentText(last.text + event.text)
+            merged[-1] = ContentText(last.text + event.text, last.tokens + event.tokens)
         elif isinstance(event, ReasoningText) and isinstance(last, ReasoningText):
-            merged[-1] = ReasoningText(last.text + event.text)
+            merged[-1] = ReasoningText(last.text + event.text, last.tokens + event.tokens)
         elif (
             isinstance(event, ToolCallArguments)
             and isinstance(last, ToolCallArguments)
             and last.index == event.index
         ):
-            merged[-1] = ToolCallArguments(event.index, last.text + event.text)
+            merged[-1] = ToolCallArguments(event.index, last.text + event.text, last.tokens + event.tokens)
         else:
             merged.append(event)
     return merged

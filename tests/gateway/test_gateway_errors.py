@@ -252,7 +252,14 @@ def test_unreachable_backend_is_503(start_gateway: Any) -> None:
             "presence_penalty",
             "-2",
         ),
-        (b'{"model": "m", "messages": [{"role": "user", "content": "x"}], "n": 3}', {}, "n", "n > 1"),
+        (b'{"model": "m", "messages": [{"role": "user", "content": "x"}], "n": 129}', {}, "n", "128"),
+        (b'{"model": "m", "messages": [{"role": "user", "content": "x"}], "n": 0}', {}, "n", "1"),
+        (
+            b'{"model": "m", "messages": [{"role": "user", "content": "x"}], "logprobs": true, "top_logprobs": 21}',
+            {},
+            "top_logprobs",
+            "20",
+        ),
         (
             b'{"model": "m", "messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function", '
             b'"function": {"name": "f", "parameters": "nope"}}]}',

@@ -32,7 +32,7 @@ def typed(proto: Any) -> Event:
 
 def whole(turn: CompletionBuilder, model: str = "m") -> dict[str, Any]:
     """The non-streaming chat.completion from the client's fold."""
-    return chat.completion(turn.result() if turn.done else None, completion_id="c", created=1, model=model)
+    return chat.completion([turn.result() if turn.done else None], completion_id="c", created=1, model=model)
 
 
 # --- chat: answers -------------------------------------------------------------------------------
@@ -69,7 +69,7 @@ def test_chat_completion_object() -> None:
 
 def test_chat_stream_tool_call_deltas_are_openai_shaped() -> None:
     stream = ChatStream(completion_id="c", created=1, model="m", include_usage=True)
-    chunks = [stream.start()]
+    chunks = stream.start()
     for event in [*tool_call(0, "call_1", "f", '{"a":1}'), done(pb.FINISH_REASON_TOOL_CALLS)]:
         chunks += stream.on_event(typed(event))
     deltas = [c["choices"][0]["delta"] if c["choices"] else None for c in chunks]
@@ -227,7 +227,7 @@ def test_stream_and_whole_agree(items: list[Any], finish: int) -> None:
 
     turn = CompletionBuilder()
     stream = ChatStream(completion_id="c", created=1, model="m", include_usage=True)
-    chunks = [stream.start()]
+    chunks = stream.start()
     for event in events:
         turn.add(typed(event))
         chunks += stream.on_event(typed(event))

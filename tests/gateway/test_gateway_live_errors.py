@@ -55,7 +55,8 @@ def test_bad_tool_schema(client: openai.OpenAI, model_id: str) -> None:
         ({"top_p": 1.5}, "top_p"),
         ({"max_tokens": -1}, "max_tokens"),
         ({"frequency_penalty": 3}, "frequency_penalty"),
-        ({"n": 2}, "n"),
+        ({"n": 129}, "n"),
+        ({"logit_bias": {"999999": 1}}, "logit_bias"),
         ({"response_format": {"type": "json_object"}}, "response_format"),
         ({"stop": ["a", ""]}, "stop"),
         # Checked by the service only (the gateway translates and passes its INVALID_ARGUMENT on):

@@ -127,11 +127,11 @@ def test_chat_sampling_fields() -> None:
 @pytest.mark.parametrize(
     ("fields", "param"),
     [
-        ({"n": 2}, "n"),
         ({"response_format": {"type": "json_object"}}, "response_format"),
         ({"response_format": {"type": "json_schema", "json_schema": {"name": "x"}}}, "response_format"),
-        ({"logprobs": True}, "logprobs"),
-        ({"logit_bias": {"1": 5}}, "logit_bias"),
+        ({"top_logprobs": 3}, "top_logprobs"),
+        ({"logit_bias": {"x": 5}}, "logit_bias"),
+        ({"logit_bias": {"-1": 5}}, "logit_bias"),
         ({"stream_options": {"include_usage": True}}, "stream_options"),
         ({"functions": [{"name": "f"}]}, "functions"),
         (
@@ -142,6 +142,15 @@ def test_chat_sampling_fields() -> None:
 )
 def test_chat_refuses_what_it_cannot_honour(fields: dict[str, Any], param: str) -> None:
     assert refusal(chat_request, **fields).param == param
+
+
+def test_chat_logprobs_and_logit_bias_reach_the_request() -> None:
+    request = chat_request(logprobs=True, top_logprobs=4, logit_bias={"17": -100, "42": 2.5})
+    assert request.logprobs and request.top_logprobs == 4
+    assert dict(request.logit_bias) == {17: -100.0, 42: 2.5}
+    assert chat_request(n=3).n == 3
+    bare = chat_request()
+    assert not bare.logprobs and not bare.logit_bias
 
 
 def test_chat_accepts_text_response_format_and_n_1() -> None:
@@ -206,3 +215,10 @@ def test_responses_items_become_messages() -> None:
 )
 def test_responses_refuses_what_it_cannot_honour(fields: dict[str, Any], param: str) -> None:
     assert refusal(responses_request, **fields).param == param
+
+
+def test_responses_include_logprobs_and_refuses_other_includes() -> None:
+    request = responses_request(include=["message.output_text.logprobs"], top_logprobs=3)
+    assert request.logprobs and request.top_logprobs == 3
+    assert not responses_request().logprobs
+    assert refusal(responses_request, include=["reasoning.encrypted_content"]).param == "include[0]"

@@ -15,6 +15,7 @@ from gptoss.v1 import inference_pb2_grpc
 
 from service.engine import EngineStep, EngineTimings, SamplingOptions
 from service.harmony import tokens as tk
+from service.sampling import TokenLogprobs
 from tests.support.server_thread import ServerThread
 
 Script = Callable[[list[int]], Sequence[Sequence[int]]]
@@ -81,19 +82,20 @@ class ScriptedEngine:
                     out.append(token)
                     produced += 1
                     if token in options.stop_token_ids:
-                        yield self._final(out, "stop", token)
+                        yield self._final(out, "stop", token, options)
                         return
                     if produced >= options.max_tokens:
-                        yield self._final(out, "length", None)
+                        yield self._final(out, "length", None, options)
                         return
-                yield EngineStep(token_ids=out)
-            yield self._final([], "length", None)
+                yield EngineStep(token_ids=out, logprobs=scripted_logprobs(out, options))
+            yield self._final([], "length", None, options)
         finally:
             self.running.discard(request_id)
 
     @staticmethod
-    def _final(tokens: list[int], reason: str, stop: int | None) -> EngineStep:
-        return EngineStep(tokens, True, reason, stop, 0, EngineTimings(queue_wait=0.0, decode=0.0))
+    def _final(tokens: list[int], reason: str, stop: int | None, options: SamplingOptions) -> EngineStep:
+        timings = EngineTimings(queue_wait=0.0, decode=0.0)
+        return EngineStep(tokens, True, reason, stop, 0, timings, scripted_logprobs(tokens, options))
 
     async def abort(self, request_id: str) -> None:
         if request_id in self.running:
@@ -105,3 +107,13 @@ class ScriptedEngine:
 
     async def shutdown(self) -> None:
         return None
+
+
+def scripted_logprobs(tokens: list[int], options: SamplingOptions) -> tuple[TokenLogprobs, ...] | None:
+    """Pinned fake logprobs: token t has logprob -(t % 10) / 10; the alternatives are t, t+1, ..."""
+    if options.logprobs is None:
+        return None
+    return tuple(
+        TokenLogprobs(t, -(t % 10) / 10, tuple((t + i, -(t % 10) / 10 - i) for i in range(options.logprobs)))
+        for t in tokens
+    )

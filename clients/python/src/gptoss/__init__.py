@@ -42,15 +42,25 @@ from gptoss.events import (
     Done,
     Event,
     FinishReason,
+    PromptLogprobs,
     ReasoningDelta,
     Timings,
     TokenIds,
+    TokenLogprob,
     ToolCallDelta,
     ToolCallDone,
+    TopLogprob,
     Usage,
 )
 from gptoss.info import ModelInfo, ServingStatus, TokenCount
-from gptoss.result import Completion, CompletionBuilder, ToolCall, unsent_arguments
+from gptoss.result import (
+    ChoicesBuilder,
+    Completion,
+    CompletionBuilder,
+    ToolCall,
+    total_usage,
+    unsent_arguments,
+)
 
 __all__ = [
     "DEFAULT_TARGET",
@@ -61,6 +71,7 @@ __all__ = [
     "AsyncEventStream",
     "AuthenticationError",
     "CallOptions",
+    "ChoicesBuilder",
     "Client",
     "ClientOptions",
     "Completion",
@@ -81,6 +92,7 @@ __all__ = [
     "NotFoundError",
     "OverloadedError",
     "PermissionDeniedError",
+    "PromptLogprobs",
     "ReasoningDelta",
     "RequestCancelledError",
     "RetryPolicy",
@@ -91,14 +103,17 @@ __all__ = [
     "TlsConfig",
     "TokenCount",
     "TokenIds",
+    "TokenLogprob",
     "ToolCall",
     "ToolCallDelta",
     "ToolCallDone",
+    "TopLogprob",
     "UnavailableError",
     "Usage",
     "build_count_tokens_request",
     "build_generate_request",
     "decode_status_details",
     "from_rpc_error",
+    "total_usage",
     "unsent_arguments",
 ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Any, TypeVar, Unpack
 
@@ -214,6 +214,18 @@ class AsyncClient:
         call = CallOptions(timeout=options.pop("timeout", None), metadata=options.pop("metadata", None))
         proto = resolve_count_tokens_request(request, options)
         return TokenCount.from_proto(await self._unary(self._stub.CountTokens, proto, call))
+
+    async def tokenize(self, text: str, *, model: str = "", **options: Unpack[CallOptions]) -> list[int]:
+        """Token ids of `text` in the served model's encoding (special-token text encodes as such)."""
+        request = pb.TokenizeRequest(text=text, model=model)
+        return list((await self._unary(self._stub.Tokenize, request, options)).token_ids)
+
+    async def detokenize(
+        self, token_ids: Sequence[int], *, model: str = "", **options: Unpack[CallOptions]
+    ) -> str:
+        """The text of token ids (invalid UTF-8 shows as U+FFFD)."""
+        request = pb.DetokenizeRequest(token_ids=list(token_ids), model=model)
+        return str((await self._unary(self._stub.Detokenize, request, options)).text)
 
     async def health(
         self, service: str = READINESS_SERVICE, *, timeout: float | None = None

@@ -60,6 +60,11 @@ class GenerateOptions(CountTokensOptions, total=False):
     prompt_token_ids: Sequence[int] | None
     model: str | None
     ignore_eos: bool
+    logprobs: bool
+    top_logprobs: int | None
+    n: int | None
+    logit_bias: Mapping[int, float] | None
+    prompt_logprobs: int | None
 
 
 # Sampling fields copied verbatim when not None.
@@ -72,6 +77,9 @@ _SCALAR_FIELDS = (
     "seed",
     "presence_penalty",
     "frequency_penalty",
+    "top_logprobs",
+    "n",
+    "prompt_logprobs",
 )
 
 
@@ -192,6 +200,8 @@ def build_generate_request(
     prompt_token_ids: Sequence[int] | None = None,
     model: str | None = None,
     ignore_eos: bool = False,
+    logprobs: bool = False,
+    logit_bias: Mapping[int, float] | None = None,
     **sampling: Any,
 ) -> Any:
     """A GenerateRequest from keyword arguments (sampling: max_tokens, temperature, top_p, ...)."""
@@ -207,6 +217,8 @@ def build_generate_request(
         request_id=request_id or "",
         model=model or "",
         ignore_eos=ignore_eos,
+        logprobs=logprobs,
+        logit_bias={int(k): float(v) for k, v in (logit_bias or {}).items()},
     )
     for name in _SCALAR_FIELDS:
         value = sampling.get(name)

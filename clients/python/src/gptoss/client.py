@@ -8,7 +8,7 @@ moves calls and events across the thread boundary, so the two clients cannot dri
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from types import TracebackType
 from typing import Any, Unpack
 
@@ -124,6 +124,14 @@ class Client:
     def count_tokens(self, request: Any | None = None, /, **options: Unpack[CountTokensCall]) -> TokenCount:
         """The Harmony-rendered prompt length of a conversation (or of a GenerateRequest)."""
         return self._loop.run(self._async.count_tokens(request, **options))
+
+    def tokenize(self, text: str, *, model: str = "", **options: Unpack[CallOptions]) -> list[int]:
+        """Token ids of `text` in the served model's encoding (special-token text encodes as such)."""
+        return self._loop.run(self._async.tokenize(text, model=model, **options))
+
+    def detokenize(self, token_ids: Sequence[int], *, model: str = "", **options: Unpack[CallOptions]) -> str:
+        """The text of token ids (invalid UTF-8 shows as U+FFFD)."""
+        return self._loop.run(self._async.detokenize(token_ids, model=model, **options))
 
     def health(self, service: str = READINESS_SERVICE, *, timeout: float | None = None) -> ServingStatus:
         """grpc.health.v1 status: "" is liveness, READINESS_SERVICE is readiness (engine loaded)."""

@@ -31,10 +31,42 @@ _FINISH_BY_PROTO: dict[int, FinishReason] = {
 
 
 @dataclass(frozen=True, slots=True)
+class TopLogprob:
+    """One of the most likely tokens at a position."""
+
+    token_id: int
+    logprob: float
+    token_bytes: bytes
+
+    @property
+    def token(self) -> str:
+        """The token as text (bytes of a split UTF-8 character show as U+FFFD)."""
+        return self.token_bytes.decode("utf-8", "replace")
+
+
+@dataclass(frozen=True, slots=True)
+class TokenLogprob:
+    """A generated token's logprob; `text` is what it added to its delta (the texts of a delta's
+    tokens concatenate to the delta's text; empty for the first bytes of a split character)."""
+
+    token_id: int
+    logprob: float
+    token_bytes: bytes
+    text: str
+    top_logprobs: tuple[TopLogprob, ...] = ()
+
+
+Logprobs = tuple[TokenLogprob, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class ReasoningDelta:
     """New text on the analysis (reasoning) channel."""
 
     text: str
+    logprobs: Logprobs = ()
+    # Which of the request's n choices (0 when n is 1).
+    choice: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +74,9 @@ class ContentDelta:
     """New text of the final answer."""
 
     text: str
+    logprobs: Logprobs = ()
+    # Which of the request's n choices (0 when n is 1).
+    choice: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +87,9 @@ class ToolCallDelta:
     id: str
     name: str
     arguments_delta: str
+    logprobs: Logprobs = ()
+    # Which of the request's n choices (0 when n is 1).
+    choice: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +100,8 @@ class ToolCallDone:
     id: str
     name: str
     arguments: str
+    # Which of the request's n choices (0 when n is 1).
+    choice: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +109,18 @@ class TokenIds:
     """Generated token ids (raw prompt_token_ids mode only)."""
 
     token_ids: tuple[int, ...]
+    logprobs: Logprobs = ()
+    # Which of the request's n choices (0 when n is 1).
+    choice: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PromptLogprobs:
+    """Raw mode with prompt_logprobs: each prompt token's logprob (the first has 0: nothing precedes it)."""
+
+    tokens: Logprobs
+    # Which of the request's n choices (0 when n is 1).
+    choice: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,9 +156,11 @@ class Done:
     timings: Timings = field(default_factory=Timings)
     error_message: str = ""
     request_id: str = ""
+    # Which of the request's n choices (0 when n is 1).
+    choice: int = 0
 
 
-Event = ReasoningDelta | ContentDelta | ToolCallDelta | ToolCallDone | TokenIds | Done
+Event = ReasoningDelta | ContentDelta | ToolCallDelta | ToolCallDone | TokenIds | PromptLogprobs | Done
 
 
 def _seconds(msg: Any, name: str) -> float | None:
@@ -120,7 +174,7 @@ def finish_reason_from_proto(value: int) -> FinishReason:
     return _FINISH_BY_PROTO.get(value, FinishReason.UNSPECIFIED)
 
 
-def done_from_proto(done: Any) -> Done:
+def done_from_proto(done: Any, choice: int = 0) -> Done:
     usage = done.usage
     timings = done.timings
     return Done(
@@ -139,24 +193,52 @@ def done_from_proto(done: Any) -> Done:
         ),
         error_message=done.error_message,
         request_id=done.request_id,
+        choice=choice,
+    )
+
+
+def logprobs_from_proto(tokens: Any) -> Logprobs:
+    if not tokens:
+        return ()
+    return tuple(
+        TokenLogprob(
+            token_id=t.token_id,
+            logprob=t.logprob,
+            token_bytes=t.token_bytes,
+            text=t.text,
+            top_logprobs=tuple(TopLogprob(a.token_id, a.logprob, a.token_bytes) for a in t.top_logprobs),
+        )
+        for t in tokens
     )
 
 
 def event_from_proto(response: Any) -> Event | None:
     """Convert one GenerateResponse; None for an empty oneof (a newer server's unknown event)."""
     kind = response.WhichOneof("event")
+    choice = response.choice_index
     if kind == "reasoning":
-        return ReasoningDelta(response.reasoning.text)
+        r = response.reasoning
+        return ReasoningDelta(r.text, logprobs_from_proto(r.logprobs), choice)
     if kind == "content":
-        return ContentDelta(response.content.text)
+        return ContentDelta(response.content.text, logprobs_from_proto(response.content.logprobs), choice)
     if kind == "tool_call":
         d = response.tool_call
-        return ToolCallDelta(index=d.index, id=d.id, name=d.name, arguments_delta=d.arguments_delta)
+        return ToolCallDelta(
+            index=d.index,
+            id=d.id,
+            name=d.name,
+            arguments_delta=d.arguments_delta,
+            logprobs=logprobs_from_proto(d.logprobs),
+            choice=choice,
+        )
     if kind == "tool_call_done":
         d = response.tool_call_done
-        return ToolCallDone(index=d.index, id=d.id, name=d.name, arguments=d.arguments)
+        return ToolCallDone(index=d.index, id=d.id, name=d.name, arguments=d.arguments, choice=choice)
     if kind == "token_ids":
-        return TokenIds(tuple(response.token_ids.token_ids))
+        t = response.token_ids
+        return TokenIds(tuple(t.token_ids), logprobs_from_proto(t.logprobs), choice)
+    if kind == "prompt_logprobs":
+        return PromptLogprobs(logprobs_from_proto(response.prompt_logprobs.tokens), choice)
     if kind == "done":
-        return done_from_proto(response.done)
+        return done_from_proto(response.done, choice)
     return None

@@ -28,3 +28,10 @@ MAX_CALLER_LENGTH: Final = 128
 PRINTABLE_ASCII_PATTERN: Final = r"^[\x20-\x7e]*$"
 # Default cap on one serialized request, in bytes (`max_request_bytes`).
 MAX_REQUEST_BYTES: Final = 4 << 20
+# logprobs: at most this many alternatives per token (`top_logprobs`).
+MAX_TOP_LOGPROBS: Final = 20
+# Choices per request (`n`): 1 to this many; each counts against the concurrency limit.
+MAX_CHOICES: Final = 128
+# logit_bias: each bias within -LOGIT_BIAS_LIMIT..LOGIT_BIAS_LIMIT, at most MAX_LOGIT_BIAS_TOKENS ids.
+LOGIT_BIAS_LIMIT: Final = 100.0
+MAX_LOGIT_BIAS_TOKENS: Final = 1024

@@ -16,9 +16,11 @@ from gptoss.events import (
     Done,
     Event,
     FinishReason,
+    PromptLogprobs,
     ReasoningDelta,
     Timings,
     TokenIds,
+    TokenLogprob,
     ToolCallDelta,
     ToolCallDone,
     Usage,
@@ -55,6 +57,12 @@ class Completion:
     request_id: str = ""
     error_message: str = ""
     token_ids: tuple[int, ...] = ()
+    # With logprobs: the tokens of `content` (texts concatenate to it), of `reasoning`, of the
+    # raw-mode `token_ids`.
+    content_logprobs: tuple[TokenLogprob, ...] = ()
+    reasoning_logprobs: tuple[TokenLogprob, ...] = ()
+    token_logprobs: tuple[TokenLogprob, ...] = ()
+    prompt_logprobs: tuple[TokenLogprob, ...] = ()
 
     def as_assistant_message(self) -> dict[str, Any]:
         """This turn as a history message, to send back with the tool results."""
@@ -84,21 +92,31 @@ class _PendingCall:
 
 
 class CompletionBuilder:
-    """Accumulates events; `result()` once the Done event arrived."""
+    """Accumulates the events of one choice (`choice`, 0 by default; others are skipped);
+    `result()` once its Done event arrived."""
 
-    def __init__(self) -> None:
+    def __init__(self, choice: int = 0) -> None:
+        self.choice = choice
         self._reasoning: list[str] = []
         self._content: list[str] = []
         self._token_ids: list[int] = []
+        self._content_logprobs: list[TokenLogprob] = []
+        self._reasoning_logprobs: list[TokenLogprob] = []
+        self._token_logprobs: list[TokenLogprob] = []
+        self._prompt_logprobs: tuple[TokenLogprob, ...] = ()
         self._pending: dict[int, _PendingCall] = {}
         self._done_calls: dict[int, ToolCall] = {}
         self._done: Done | None = None
 
     def add(self, event: Event) -> None:
+        if event.choice != self.choice:
+            return
         if isinstance(event, ReasoningDelta):
             self._reasoning.append(event.text)
+            self._reasoning_logprobs.extend(event.logprobs)
         elif isinstance(event, ContentDelta):
             self._content.append(event.text)
+            self._content_logprobs.extend(event.logprobs)
         elif isinstance(event, ToolCallDelta):
             pending = self._pending.setdefault(event.index, _PendingCall())
             pending.id = pending.id or event.id
@@ -111,6 +129,9 @@ class CompletionBuilder:
             )
         elif isinstance(event, TokenIds):
             self._token_ids.extend(event.token_ids)
+            self._token_logprobs.extend(event.logprobs)
+        elif isinstance(event, PromptLogprobs):
+            self._prompt_logprobs = event.tokens
         elif isinstance(event, Done):
             self._done = event
 
@@ -145,4 +166,38 @@ class CompletionBuilder:
             request_id=done.request_id,
             error_message=done.error_message,
             token_ids=tuple(self._token_ids),
+            content_logprobs=tuple(self._content_logprobs),
+            reasoning_logprobs=tuple(self._reasoning_logprobs),
+            token_logprobs=tuple(self._token_logprobs),
+            prompt_logprobs=self._prompt_logprobs,
         )
+
+
+def total_usage(usages: list[Usage]) -> Usage:
+    """A request's usage over its choices: the shared prompt once, every choice's completion."""
+    if not usages:
+        return Usage()
+    return Usage(
+        prompt_tokens=usages[0].prompt_tokens,
+        completion_tokens=sum(u.completion_tokens for u in usages),
+        reasoning_tokens=sum(u.reasoning_tokens for u in usages),
+        cached_tokens=usages[0].cached_tokens,
+    )
+
+
+class ChoicesBuilder:
+    """The fold of an n-choice stream: one CompletionBuilder per choice."""
+
+    def __init__(self, n: int = 1) -> None:
+        self.choices = [CompletionBuilder(i) for i in range(n)]
+
+    def add(self, event: Event) -> None:
+        if 0 <= event.choice < len(self.choices):
+            self.choices[event.choice].add(event)
+
+    @property
+    def done(self) -> bool:
+        return all(choice.done for choice in self.choices)
+
+    def results(self) -> list[Completion]:
+        return [choice.result() for choice in self.choices]

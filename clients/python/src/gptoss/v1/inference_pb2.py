@@ -26,21 +26,23 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19gptoss/v1/inference.proto\x12\tgptoss.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\"7\n\x08ToolCall\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\targuments\x18\x03 \x01(\t\"\xaa\x01\n\x07Message\x12\x1d\n\x04role\x18\x01 \x01(\x0e\x32\x0f.gptoss.v1.Role\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x03 \x01(\t\x12\x11\n\treasoning\x18\x04 \x01(\t\x12\'\n\ntool_calls\x18\x05 \x03(\x0b\x32\x13.gptoss.v1.ToolCall\x12\x14\n\x0ctool_call_id\x18\x06 \x01(\t\x12\x0c\n\x04name\x18\x07 \x01(\t\"V\n\x04Tool\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12+\n\nparameters\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\"L\n\nToolChoice\x12\'\n\x04mode\x18\x01 \x01(\x0e\x32\x19.gptoss.v1.ToolChoiceMode\x12\x15\n\rfunction_name\x18\x02 \x01(\t\"\xca\x04\n\x0fGenerateRequest\x12$\n\x08messages\x18\x01 \x03(\x0b\x32\x12.gptoss.v1.Message\x12\x1e\n\x05tools\x18\x02 \x03(\x0b\x32\x0f.gptoss.v1.Tool\x12\x34\n\x10reasoning_effort\x18\x03 \x01(\x0e\x32\x1a.gptoss.v1.ReasoningEffort\x12\x17\n\nmax_tokens\x18\x04 \x01(\x05H\x00\x88\x01\x01\x12\x18\n\x0btemperature\x18\x05 \x01(\x02H\x01\x88\x01\x01\x12\x12\n\x05top_p\x18\x06 \x01(\x02H\x02\x88\x01\x01\x12\x12\n\x05top_k\x18\x07 \x01(\x05H\x03\x88\x01\x01\x12\x12\n\x05min_p\x18\x08 \x01(\x02H\x04\x88\x01\x01\x12\x11\n\x04seed\x18\t \x01(\x03H\x05\x88\x01\x01\x12\x0c\n\x04stop\x18\n \x03(\t\x12\x1d\n\x10presence_penalty\x18\x0b \x01(\x02H\x06\x88\x01\x01\x12\x1e\n\x11\x66requency_penalty\x18\x0c \x01(\x02H\x07\x88\x01\x01\x12\x12\n\nrequest_id\x18\r \x01(\t\x12\x18\n\x10prompt_token_ids\x18\x0e \x03(\x05\x12*\n\x0btool_choice\x18\x0f \x01(\x0b\x32\x15.gptoss.v1.ToolChoice\x12\r\n\x05model\x18\x10 \x01(\t\x12\x12\n\nignore_eos\x18\x11 \x01(\x08\x42\r\n\x0b_max_tokensB\x0e\n\x0c_temperatureB\x08\n\x06_top_pB\x08\n\x06_top_kB\x08\n\x06_min_pB\x07\n\x05_seedB\x13\n\x11_presence_penaltyB\x14\n\x12_frequency_penalty\"\x1e\n\x0eReasoningDelta\x12\x0c\n\x04text\x18\x01 \x01(\t\"\x1c\n\x0c\x43ontentDelta\x12\x0c\n\x04text\x18\x01 \x01(\t\"Q\n\rToolCallDelta\x12\r\n\x05index\x18\x01 \x01(\x05\x12\n\n\x02id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x17\n\x0f\x61rguments_delta\x18\x04 \x01(\t\"J\n\x0cToolCallDone\x12\r\n\x05index\x18\x01 \x01(\x05\x12\n\n\x02id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x11\n\targuments\x18\x04 \x01(\t\"\x1d\n\x08TokenIds\x12\x11\n\ttoken_ids\x18\x01 \x03(\x05\"j\n\x05Usage\x12\x15\n\rprompt_tokens\x18\x01 \x01(\x05\x12\x19\n\x11\x63ompletion_tokens\x18\x02 \x01(\x05\x12\x18\n\x10reasoning_tokens\x18\x03 \x01(\x05\x12\x15\n\rcached_tokens\x18\x04 \x01(\x05\"\xca\x01\n\x07Timings\x12-\n\nqueue_wait\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x36\n\x13time_to_first_token\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12.\n\x0b\x64\x65\x63ode_time\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12(\n\x05total\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\"\xa7\x01\n\x04\x44one\x12.\n\rfinish_reason\x18\x01 \x01(\x0e\x32\x17.gptoss.v1.FinishReason\x12\x1f\n\x05usage\x18\x02 \x01(\x0b\x32\x10.gptoss.v1.Usage\x12#\n\x07timings\x18\x03 \x01(\x0b\x32\x12.gptoss.v1.Timings\x12\x15\n\rerror_message\x18\x04 \x01(\t\x12\x12\n\nrequest_id\x18\x05 \x01(\t\"\xa4\x02\n\x10GenerateResponse\x12.\n\treasoning\x18\x01 \x01(\x0b\x32\x19.gptoss.v1.ReasoningDeltaH\x00\x12*\n\x07\x63ontent\x18\x02 \x01(\x0b\x32\x17.gptoss.v1.ContentDeltaH\x00\x12-\n\ttool_call\x18\x03 \x01(\x0b\x32\x18.gptoss.v1.ToolCallDeltaH\x00\x12\x31\n\x0etool_call_done\x18\x04 \x01(\x0b\x32\x17.gptoss.v1.ToolCallDoneH\x00\x12(\n\ttoken_ids\x18\x05 \x01(\x0b\x32\x13.gptoss.v1.TokenIdsH\x00\x12\x1f\n\x04\x64one\x18\x06 \x01(\x0b\x32\x0f.gptoss.v1.DoneH\x00\x42\x07\n\x05\x65vent\"\x15\n\x13GetModelInfoRequest\"\x8e\x01\n\x14GetModelInfoResponse\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12\x1a\n\x12max_context_length\x18\x02 \x01(\x05\x12\x0f\n\x07profile\x18\x03 \x01(\t\x12\x16\n\x0e\x65ngine_version\x18\x04 \x01(\t\x12\x1f\n\x17max_concurrent_requests\x18\x05 \x01(\x05\"\xbc\x01\n\x12\x43ountTokensRequest\x12$\n\x08messages\x18\x01 \x03(\x0b\x32\x12.gptoss.v1.Message\x12\x1e\n\x05tools\x18\x02 \x03(\x0b\x32\x0f.gptoss.v1.Tool\x12\x34\n\x10reasoning_effort\x18\x03 \x01(\x0e\x32\x1a.gptoss.v1.ReasoningEffort\x12*\n\x0btool_choice\x18\x04 \x01(\x0b\x32\x15.gptoss.v1.ToolChoice\"H\n\x13\x43ountTokensResponse\x12\x15\n\rprompt_tokens\x18\x01 \x01(\x05\x12\x1a\n\x12max_context_length\x18\x02 \x01(\x05*s\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bROLE_SYSTEM\x10\x01\x12\x12\n\x0eROLE_DEVELOPER\x10\x02\x12\r\n\tROLE_USER\x10\x03\x12\x12\n\x0eROLE_ASSISTANT\x10\x04\x12\r\n\tROLE_TOOL\x10\x05*\x85\x01\n\x0fReasoningEffort\x12 \n\x1cREASONING_EFFORT_UNSPECIFIED\x10\x00\x12\x18\n\x14REASONING_EFFORT_LOW\x10\x01\x12\x1b\n\x17REASONING_EFFORT_MEDIUM\x10\x02\x12\x19\n\x15REASONING_EFFORT_HIGH\x10\x03*\xb3\x01\n\x0c\x46inishReason\x12\x1d\n\x19\x46INISH_REASON_UNSPECIFIED\x10\x00\x12\x16\n\x12\x46INISH_REASON_STOP\x10\x01\x12\x18\n\x14\x46INISH_REASON_LENGTH\x10\x02\x12\x1c\n\x18\x46INISH_REASON_TOOL_CALLS\x10\x03\x12\x1b\n\x17\x46INISH_REASON_CANCELLED\x10\x04\x12\x17\n\x13\x46INISH_REASON_ERROR\x10\x05*\xa6\x01\n\x0eToolChoiceMode\x12 \n\x1cTOOL_CHOICE_MODE_UNSPECIFIED\x10\x00\x12\x19\n\x15TOOL_CHOICE_MODE_AUTO\x10\x01\x12\x19\n\x15TOOL_CHOICE_MODE_NONE\x10\x02\x12\x1d\n\x19TOOL_CHOICE_MODE_REQUIRED\x10\x03\x12\x1d\n\x19TOOL_CHOICE_MODE_FUNCTION\x10\x04\x32\xf8\x01\n\x10InferenceService\x12\x45\n\x08Generate\x12\x1a.gptoss.v1.GenerateRequest\x1a\x1b.gptoss.v1.GenerateResponse0\x01\x12O\n\x0cGetModelInfo\x12\x1e.gptoss.v1.GetModelInfoRequest\x1a\x1f.gptoss.v1.GetModelInfoResponse\x12L\n\x0b\x43ountTokens\x12\x1d.gptoss.v1.CountTokensRequest\x1a\x1e.gptoss.v1.CountTokensResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19gptoss/v1/inference.proto\x12\tgptoss.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\"7\n\x08ToolCall\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\targuments\x18\x03 \x01(\t\"\xaa\x01\n\x07Message\x12\x1d\n\x04role\x18\x01 \x01(\x0e\x32\x0f.gptoss.v1.Role\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x03 \x01(\t\x12\x11\n\treasoning\x18\x04 \x01(\t\x12\'\n\ntool_calls\x18\x05 \x03(\x0b\x32\x13.gptoss.v1.ToolCall\x12\x14\n\x0ctool_call_id\x18\x06 \x01(\t\x12\x0c\n\x04name\x18\x07 \x01(\t\"V\n\x04Tool\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12+\n\nparameters\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\"L\n\nToolChoice\x12\'\n\x04mode\x18\x01 \x01(\x0e\x32\x19.gptoss.v1.ToolChoiceMode\x12\x15\n\rfunction_name\x18\x02 \x01(\t\"\xa0\x06\n\x0fGenerateRequest\x12$\n\x08messages\x18\x01 \x03(\x0b\x32\x12.gptoss.v1.Message\x12\x1e\n\x05tools\x18\x02 \x03(\x0b\x32\x0f.gptoss.v1.Tool\x12\x34\n\x10reasoning_effort\x18\x03 \x01(\x0e\x32\x1a.gptoss.v1.ReasoningEffort\x12\x17\n\nmax_tokens\x18\x04 \x01(\x05H\x00\x88\x01\x01\x12\x18\n\x0btemperature\x18\x05 \x01(\x02H\x01\x88\x01\x01\x12\x12\n\x05top_p\x18\x06 \x01(\x02H\x02\x88\x01\x01\x12\x12\n\x05top_k\x18\x07 \x01(\x05H\x03\x88\x01\x01\x12\x12\n\x05min_p\x18\x08 \x01(\x02H\x04\x88\x01\x01\x12\x11\n\x04seed\x18\t \x01(\x03H\x05\x88\x01\x01\x12\x0c\n\x04stop\x18\n \x03(\t\x12\x1d\n\x10presence_penalty\x18\x0b \x01(\x02H\x06\x88\x01\x01\x12\x1e\n\x11\x66requency_penalty\x18\x0c \x01(\x02H\x07\x88\x01\x01\x12\x12\n\nrequest_id\x18\r \x01(\t\x12\x18\n\x10prompt_token_ids\x18\x0e \x03(\x05\x12*\n\x0btool_choice\x18\x0f \x01(\x0b\x32\x15.gptoss.v1.ToolChoice\x12\r\n\x05model\x18\x10 \x01(\t\x12\x12\n\nignore_eos\x18\x11 \x01(\x08\x12\x10\n\x08logprobs\x18\x14 \x01(\x08\x12\x14\n\x0ctop_logprobs\x18\x15 \x01(\x05\x12\t\n\x01n\x18\x16 \x01(\x05\x12=\n\nlogit_bias\x18\x17 \x03(\x0b\x32).gptoss.v1.GenerateRequest.LogitBiasEntry\x12\x1c\n\x0fprompt_logprobs\x18\x18 \x01(\x05H\x08\x88\x01\x01\x1a\x30\n\x0eLogitBiasEntry\x12\x0b\n\x03key\x18\x01 \x01(\x05\x12\r\n\x05value\x18\x02 \x01(\x02:\x02\x38\x01\x42\r\n\x0b_max_tokensB\x0e\n\x0c_temperatureB\x08\n\x06_top_pB\x08\n\x06_top_kB\x08\n\x06_min_pB\x07\n\x05_seedB\x13\n\x11_presence_penaltyB\x14\n\x12_frequency_penaltyB\x12\n\x10_prompt_logprobs\"9\n\x0ePromptLogprobs\x12\'\n\x06tokens\x18\x01 \x03(\x0b\x32\x17.gptoss.v1.TokenLogprob\"D\n\nTopLogprob\x12\x10\n\x08token_id\x18\x01 \x01(\x05\x12\x0f\n\x07logprob\x18\x02 \x01(\x02\x12\x13\n\x0btoken_bytes\x18\x03 \x01(\x0c\"\x81\x01\n\x0cTokenLogprob\x12\x10\n\x08token_id\x18\x01 \x01(\x05\x12\x0f\n\x07logprob\x18\x02 \x01(\x02\x12\x13\n\x0btoken_bytes\x18\x03 \x01(\x0c\x12\x0c\n\x04text\x18\x04 \x01(\t\x12+\n\x0ctop_logprobs\x18\x05 \x03(\x0b\x32\x15.gptoss.v1.TopLogprob\"I\n\x0eReasoningDelta\x12\x0c\n\x04text\x18\x01 \x01(\t\x12)\n\x08logprobs\x18\x02 \x03(\x0b\x32\x17.gptoss.v1.TokenLogprob\"G\n\x0c\x43ontentDelta\x12\x0c\n\x04text\x18\x01 \x01(\t\x12)\n\x08logprobs\x18\x02 \x03(\x0b\x32\x17.gptoss.v1.TokenLogprob\"|\n\rToolCallDelta\x12\r\n\x05index\x18\x01 \x01(\x05\x12\n\n\x02id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x17\n\x0f\x61rguments_delta\x18\x04 \x01(\t\x12)\n\x08logprobs\x18\x05 \x03(\x0b\x32\x17.gptoss.v1.TokenLogprob\"J\n\x0cToolCallDone\x12\r\n\x05index\x18\x01 \x01(\x05\x12\n\n\x02id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x11\n\targuments\x18\x04 \x01(\t\"H\n\x08TokenIds\x12\x11\n\ttoken_ids\x18\x01 \x03(\x05\x12)\n\x08logprobs\x18\x02 \x03(\x0b\x32\x17.gptoss.v1.TokenLogprob\"j\n\x05Usage\x12\x15\n\rprompt_tokens\x18\x01 \x01(\x05\x12\x19\n\x11\x63ompletion_tokens\x18\x02 \x01(\x05\x12\x18\n\x10reasoning_tokens\x18\x03 \x01(\x05\x12\x15\n\rcached_tokens\x18\x04 \x01(\x05\"\xca\x01\n\x07Timings\x12-\n\nqueue_wait\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x36\n\x13time_to_first_token\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12.\n\x0b\x64\x65\x63ode_time\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12(\n\x05total\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\"\xa7\x01\n\x04\x44one\x12.\n\rfinish_reason\x18\x01 \x01(\x0e\x32\x17.gptoss.v1.FinishReason\x12\x1f\n\x05usage\x18\x02 \x01(\x0b\x32\x10.gptoss.v1.Usage\x12#\n\x07timings\x18\x03 \x01(\x0b\x32\x12.gptoss.v1.Timings\x12\x15\n\rerror_message\x18\x04 \x01(\t\x12\x12\n\nrequest_id\x18\x05 \x01(\t\"\xf0\x02\n\x10GenerateResponse\x12.\n\treasoning\x18\x01 \x01(\x0b\x32\x19.gptoss.v1.ReasoningDeltaH\x00\x12*\n\x07\x63ontent\x18\x02 \x01(\x0b\x32\x17.gptoss.v1.ContentDeltaH\x00\x12-\n\ttool_call\x18\x03 \x01(\x0b\x32\x18.gptoss.v1.ToolCallDeltaH\x00\x12\x31\n\x0etool_call_done\x18\x04 \x01(\x0b\x32\x17.gptoss.v1.ToolCallDoneH\x00\x12(\n\ttoken_ids\x18\x05 \x01(\x0b\x32\x13.gptoss.v1.TokenIdsH\x00\x12\x1f\n\x04\x64one\x18\x06 \x01(\x0b\x32\x0f.gptoss.v1.DoneH\x00\x12\x34\n\x0fprompt_logprobs\x18\x08 \x01(\x0b\x32\x19.gptoss.v1.PromptLogprobsH\x00\x12\x14\n\x0c\x63hoice_index\x18\x07 \x01(\x05\x42\x07\n\x05\x65vent\"\x15\n\x13GetModelInfoRequest\"\xa2\x01\n\x14GetModelInfoResponse\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12\x1a\n\x12max_context_length\x18\x02 \x01(\x05\x12\x0f\n\x07profile\x18\x03 \x01(\t\x12\x16\n\x0e\x65ngine_version\x18\x04 \x01(\t\x12\x1f\n\x17max_concurrent_requests\x18\x05 \x01(\x05\x12\x12\n\nvocab_size\x18\x06 \x01(\x05\"\xbc\x01\n\x12\x43ountTokensRequest\x12$\n\x08messages\x18\x01 \x03(\x0b\x32\x12.gptoss.v1.Message\x12\x1e\n\x05tools\x18\x02 \x03(\x0b\x32\x0f.gptoss.v1.Tool\x12\x34\n\x10reasoning_effort\x18\x03 \x01(\x0e\x32\x1a.gptoss.v1.ReasoningEffort\x12*\n\x0btool_choice\x18\x04 \x01(\x0b\x32\x15.gptoss.v1.ToolChoice\"H\n\x13\x43ountTokensResponse\x12\x15\n\rprompt_tokens\x18\x01 \x01(\x05\x12\x1a\n\x12max_context_length\x18\x02 \x01(\x05\".\n\x0fTokenizeRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\"A\n\x10TokenizeResponse\x12\x11\n\ttoken_ids\x18\x01 \x03(\x05\x12\x1a\n\x12max_context_length\x18\x02 \x01(\x05\"5\n\x11\x44\x65tokenizeRequest\x12\x11\n\ttoken_ids\x18\x01 \x03(\x05\x12\r\n\x05model\x18\x02 \x01(\t\"\"\n\x12\x44\x65tokenizeResponse\x12\x0c\n\x04text\x18\x01 \x01(\t*s\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bROLE_SYSTEM\x10\x01\x12\x12\n\x0eROLE_DEVELOPER\x10\x02\x12\r\n\tROLE_USER\x10\x03\x12\x12\n\x0eROLE_ASSISTANT\x10\x04\x12\r\n\tROLE_TOOL\x10\x05*\x85\x01\n\x0fReasoningEffort\x12 \n\x1cREASONING_EFFORT_UNSPECIFIED\x10\x00\x12\x18\n\x14REASONING_EFFORT_LOW\x10\x01\x12\x1b\n\x17REASONING_EFFORT_MEDIUM\x10\x02\x12\x19\n\x15REASONING_EFFORT_HIGH\x10\x03*\xb3\x01\n\x0c\x46inishReason\x12\x1d\n\x19\x46INISH_REASON_UNSPECIFIED\x10\x00\x12\x16\n\x12\x46INISH_REASON_STOP\x10\x01\x12\x18\n\x14\x46INISH_REASON_LENGTH\x10\x02\x12\x1c\n\x18\x46INISH_REASON_TOOL_CALLS\x10\x03\x12\x1b\n\x17\x46INISH_REASON_CANCELLED\x10\x04\x12\x17\n\x13\x46INISH_REASON_ERROR\x10\x05*\xa6\x01\n\x0eToolChoiceMode\x12 \n\x1cTOOL_CHOICE_MODE_UNSPECIFIED\x10\x00\x12\x19\n\x15TOOL_CHOICE_MODE_AUTO\x10\x01\x12\x19\n\x15TOOL_CHOICE_MODE_NONE\x10\x02\x12\x1d\n\x19TOOL_CHOICE_MODE_REQUIRED\x10\x03\x12\x1d\n\x19TOOL_CHOICE_MODE_FUNCTION\x10\x04\x32\x88\x03\n\x10InferenceService\x12\x45\n\x08Generate\x12\x1a.gptoss.v1.GenerateRequest\x1a\x1b.gptoss.v1.GenerateResponse0\x01\x12O\n\x0cGetModelInfo\x12\x1e.gptoss.v1.GetModelInfoRequest\x1a\x1f.gptoss.v1.GetModelInfoResponse\x12L\n\x0b\x43ountTokens\x12\x1d.gptoss.v1.CountTokensRequest\x1a\x1e.gptoss.v1.CountTokensResponse\x12\x43\n\x08Tokenize\x12\x1a.gptoss.v1.TokenizeRequest\x1a\x1b.gptoss.v1.TokenizeResponse\x12I\n\nDetokenize\x12\x1c.gptoss.v1.DetokenizeRequest\x1a\x1d.gptoss.v1.DetokenizeResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'gptoss.v1.inference_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ROLE']._serialized_start=2550
-  _globals['_ROLE']._serialized_end=2665
-  _globals['_REASONINGEFFORT']._serialized_start=2668
-  _globals['_REASONINGEFFORT']._serialized_end=2801
-  _globals['_FINISHREASON']._serialized_start=2804
-  _globals['_FINISHREASON']._serialized_end=2983
-  _globals['_TOOLCHOICEMODE']._serialized_start=2986
-  _globals['_TOOLCHOICEMODE']._serialized_end=3152
+  _globals['_GENERATEREQUEST_LOGITBIASENTRY']._loaded_options = None
+  _globals['_GENERATEREQUEST_LOGITBIASENTRY']._serialized_options = b'8\001'
+  _globals['_ROLE']._serialized_start=3499
+  _globals['_ROLE']._serialized_end=3614
+  _globals['_REASONINGEFFORT']._serialized_start=3617
+  _globals['_REASONINGEFFORT']._serialized_end=3750
+  _globals['_FINISHREASON']._serialized_start=3753
+  _globals['_FINISHREASON']._serialized_end=3932
+  _globals['_TOOLCHOICEMODE']._serialized_start=3935
+  _globals['_TOOLCHOICEMODE']._serialized_end=4101
   _globals['_TOOLCALL']._serialized_start=102
   _globals['_TOOLCALL']._serialized_end=157
   _globals['_MESSAGE']._serialized_start=160
@@ -50,33 +52,49 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TOOLCHOICE']._serialized_start=420
   _globals['_TOOLCHOICE']._serialized_end=496
   _globals['_GENERATEREQUEST']._serialized_start=499
-  _globals['_GENERATEREQUEST']._serialized_end=1085
-  _globals['_REASONINGDELTA']._serialized_start=1087
-  _globals['_REASONINGDELTA']._serialized_end=1117
-  _globals['_CONTENTDELTA']._serialized_start=1119
-  _globals['_CONTENTDELTA']._serialized_end=1147
-  _globals['_TOOLCALLDELTA']._serialized_start=1149
-  _globals['_TOOLCALLDELTA']._serialized_end=1230
-  _globals['_TOOLCALLDONE']._serialized_start=1232
-  _globals['_TOOLCALLDONE']._serialized_end=1306
-  _globals['_TOKENIDS']._serialized_start=1308
-  _globals['_TOKENIDS']._serialized_end=1337
-  _globals['_USAGE']._serialized_start=1339
-  _globals['_USAGE']._serialized_end=1445
-  _globals['_TIMINGS']._serialized_start=1448
-  _globals['_TIMINGS']._serialized_end=1650
-  _globals['_DONE']._serialized_start=1653
-  _globals['_DONE']._serialized_end=1820
-  _globals['_GENERATERESPONSE']._serialized_start=1823
-  _globals['_GENERATERESPONSE']._serialized_end=2115
-  _globals['_GETMODELINFOREQUEST']._serialized_start=2117
-  _globals['_GETMODELINFOREQUEST']._serialized_end=2138
-  _globals['_GETMODELINFORESPONSE']._serialized_start=2141
-  _globals['_GETMODELINFORESPONSE']._serialized_end=2283
-  _globals['_COUNTTOKENSREQUEST']._serialized_start=2286
-  _globals['_COUNTTOKENSREQUEST']._serialized_end=2474
-  _globals['_COUNTTOKENSRESPONSE']._serialized_start=2476
-  _globals['_COUNTTOKENSRESPONSE']._serialized_end=2548
-  _globals['_INFERENCESERVICE']._serialized_start=3155
-  _globals['_INFERENCESERVICE']._serialized_end=3403
+  _globals['_GENERATEREQUEST']._serialized_end=1299
+  _globals['_GENERATEREQUEST_LOGITBIASENTRY']._serialized_start=1118
+  _globals['_GENERATEREQUEST_LOGITBIASENTRY']._serialized_end=1166
+  _globals['_PROMPTLOGPROBS']._serialized_start=1301
+  _globals['_PROMPTLOGPROBS']._serialized_end=1358
+  _globals['_TOPLOGPROB']._serialized_start=1360
+  _globals['_TOPLOGPROB']._serialized_end=1428
+  _globals['_TOKENLOGPROB']._serialized_start=1431
+  _globals['_TOKENLOGPROB']._serialized_end=1560
+  _globals['_REASONINGDELTA']._serialized_start=1562
+  _globals['_REASONINGDELTA']._serialized_end=1635
+  _globals['_CONTENTDELTA']._serialized_start=1637
+  _globals['_CONTENTDELTA']._serialized_end=1708
+  _globals['_TOOLCALLDELTA']._serialized_start=1710
+  _globals['_TOOLCALLDELTA']._serialized_end=1834
+  _globals['_TOOLCALLDONE']._serialized_start=1836
+  _globals['_TOOLCALLDONE']._serialized_end=1910
+  _globals['_TOKENIDS']._serialized_start=1912
+  _globals['_TOKENIDS']._serialized_end=1984
+  _globals['_USAGE']._serialized_start=1986
+  _globals['_USAGE']._serialized_end=2092
+  _globals['_TIMINGS']._serialized_start=2095
+  _globals['_TIMINGS']._serialized_end=2297
+  _globals['_DONE']._serialized_start=2300
+  _globals['_DONE']._serialized_end=2467
+  _globals['_GENERATERESPONSE']._serialized_start=2470
+  _globals['_GENERATERESPONSE']._serialized_end=2838
+  _globals['_GETMODELINFOREQUEST']._serialized_start=2840
+  _globals['_GETMODELINFOREQUEST']._serialized_end=2861
+  _globals['_GETMODELINFORESPONSE']._serialized_start=2864
+  _globals['_GETMODELINFORESPONSE']._serialized_end=3026
+  _globals['_COUNTTOKENSREQUEST']._serialized_start=3029
+  _globals['_COUNTTOKENSREQUEST']._serialized_end=3217
+  _globals['_COUNTTOKENSRESPONSE']._serialized_start=3219
+  _globals['_COUNTTOKENSRESPONSE']._serialized_end=3291
+  _globals['_TOKENIZEREQUEST']._serialized_start=3293
+  _globals['_TOKENIZEREQUEST']._serialized_end=3339
+  _globals['_TOKENIZERESPONSE']._serialized_start=3341
+  _globals['_TOKENIZERESPONSE']._serialized_end=3406
+  _globals['_DETOKENIZEREQUEST']._serialized_start=3408
+  _globals['_DETOKENIZEREQUEST']._serialized_end=3461
+  _globals['_DETOKENIZERESPONSE']._serialized_start=3463
+  _globals['_DETOKENIZERESPONSE']._serialized_end=3497
+  _globals['_INFERENCESERVICE']._serialized_start=4104
+  _globals['_INFERENCESERVICE']._serialized_end=4496
 # @@protoc_insertion_point(module_scope)

@@ -50,6 +50,16 @@ class InferenceServiceStub:
                 request_serializer=gptoss_dot_v1_dot_inference__pb2.CountTokensRequest.SerializeToString,
                 response_deserializer=gptoss_dot_v1_dot_inference__pb2.CountTokensResponse.FromString,
                 _registered_method=True)
+        self.Tokenize = channel.unary_unary(
+                '/gptoss.v1.InferenceService/Tokenize',
+                request_serializer=gptoss_dot_v1_dot_inference__pb2.TokenizeRequest.SerializeToString,
+                response_deserializer=gptoss_dot_v1_dot_inference__pb2.TokenizeResponse.FromString,
+                _registered_method=True)
+        self.Detokenize = channel.unary_unary(
+                '/gptoss.v1.InferenceService/Detokenize',
+                request_serializer=gptoss_dot_v1_dot_inference__pb2.DetokenizeRequest.SerializeToString,
+                response_deserializer=gptoss_dot_v1_dot_inference__pb2.DetokenizeResponse.FromString,
+                _registered_method=True)
 
 
 class InferenceServiceServicer:
@@ -77,6 +87,20 @@ class InferenceServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Tokenize(self, request, context):
+        """Tokenize encodes text with the served model's Harmony encoding (no chat rendering).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Detokenize(self, request, context):
+        """Detokenize decodes token ids with the served model's Harmony encoding.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_InferenceServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -94,6 +118,16 @@ def add_InferenceServiceServicer_to_server(servicer, server):
                     servicer.CountTokens,
                     request_deserializer=gptoss_dot_v1_dot_inference__pb2.CountTokensRequest.FromString,
                     response_serializer=gptoss_dot_v1_dot_inference__pb2.CountTokensResponse.SerializeToString,
+            ),
+            'Tokenize': grpc.unary_unary_rpc_method_handler(
+                    servicer.Tokenize,
+                    request_deserializer=gptoss_dot_v1_dot_inference__pb2.TokenizeRequest.FromString,
+                    response_serializer=gptoss_dot_v1_dot_inference__pb2.TokenizeResponse.SerializeToString,
+            ),
+            'Detokenize': grpc.unary_unary_rpc_method_handler(
+                    servicer.Detokenize,
+                    request_deserializer=gptoss_dot_v1_dot_inference__pb2.DetokenizeRequest.FromString,
+                    response_serializer=gptoss_dot_v1_dot_inference__pb2.DetokenizeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -178,6 +212,60 @@ class InferenceService:
             '/gptoss.v1.InferenceService/CountTokens',
             gptoss_dot_v1_dot_inference__pb2.CountTokensRequest.SerializeToString,
             gptoss_dot_v1_dot_inference__pb2.CountTokensResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Tokenize(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gptoss.v1.InferenceService/Tokenize',
+            gptoss_dot_v1_dot_inference__pb2.TokenizeRequest.SerializeToString,
+            gptoss_dot_v1_dot_inference__pb2.TokenizeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Detokenize(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gptoss.v1.InferenceService/Detokenize',
+            gptoss_dot_v1_dot_inference__pb2.DetokenizeRequest.SerializeToString,
+            gptoss_dot_v1_dot_inference__pb2.DetokenizeResponse.FromString,
             options,
             channel_credentials,
             insecure,
