@@ -115,7 +115,9 @@ def test_tokenize_and_detokenize_round_trip(stub: inference_pb2_grpc.InferenceSe
 
 def test_n_choices_differ_and_repeat_with_a_seed(stub: inference_pb2_grpc.InferenceServiceStub) -> None:
     def sample() -> dict[int, tuple[int, ...]]:
-        request = pb.GenerateRequest(prompt_token_ids=[1, 2, 3], max_tokens=8, temperature=1.0, seed=4, n=3)
+        request = pb.GenerateRequest(
+            prompt_token_ids=[1, 2, 3], max_tokens=8, temperature=1.0, seed=4, n=3, ignore_eos=True
+        )  # ignore_eos: the trained model may end a choice early; every choice is 8 tokens
         responses = list(stub.Generate(request, timeout=120))
         ids: dict[int, list[int]] = {0: [], 1: [], 2: []}
         for r in responses:
