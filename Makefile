@@ -92,7 +92,8 @@ breaking: install
 
 ## bench: the CPU run, engine vs gRPC vs gateway vs vllm serve (see bench/README.md; GPU: bench/gpu_session.sh)
 bench: install model
-	$(PY) -m bench run --profile cpu-tiny --concurrency 1 4 8 16 --output-tokens 256 --repeats 3 --interleave --max-minutes 25 $(BENCH_ARGS)
+	$(PY) -m bench run --profile cpu-tiny --concurrency 1 4 8 16 --output-tokens 256 --repeats 3 --interleave --max-minutes 25 \
+		--prompt-text "Count from 1 to 100." --temperature 0 $(BENCH_ARGS)
 
 ## soak: 5 min mixed load on cpu-tiny, RSS sampled; report in bench/results/ (not in make test)
 soak: install model

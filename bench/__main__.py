@@ -56,6 +56,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--temperature", type=float, default=1.0)
     run.add_argument(
+        "--prompt-text",
+        default=None,
+        help="a fixed user message instead of --prompt-tokens of filler (make bench: one harmony-tiny answers at length)",
+    )
+    run.add_argument(
         "--client-procs", type=int, default=None, help="load-generator processes (default: cores/8, 1..8)"
     )
     run.add_argument(
@@ -202,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         warmup_tokens=args.warmup_tokens,
         unique_prompts=args.unique_prompts,
         temperature=args.temperature,
+        prompt_text=args.prompt_text,
         client_procs=args.client_procs or default_processes(),
         max_seconds=args.max_minutes * 60,
         point_timeout=args.point_timeout,

@@ -39,6 +39,7 @@ class Recorder:
                     "warmup_tokens": config.warmup_tokens,
                     "unique_prompts": config.unique_prompts,
                     "temperature": config.temperature,
+                    "prompt_text": config.prompt_text,
                 },
                 "client_procs": config.client_procs,
                 "cpus": os.cpu_count(),

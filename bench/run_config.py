@@ -31,6 +31,7 @@ class RunConfig:
     warmup_tokens: int = 16
     unique_prompts: bool = False
     temperature: float = 1.0
+    prompt_text: str | None = None  # a fixed user message instead of --prompt-tokens of filler
     client_procs: int = field(default_factory=default_processes)
     max_seconds: float = 1800.0
     point_timeout: float = 600.0
@@ -104,6 +105,8 @@ def config_to_argv(config: RunConfig, frontends: list[str], max_seconds: float) 
         str(config.warmup_tokens),
     ]
     argv += ["--temperature", str(config.temperature), "--client-procs", str(config.client_procs)]
+    if config.prompt_text is not None:
+        argv += ["--prompt-text", config.prompt_text]
     argv += ["--max-minutes", f"{max_seconds / 60:.3f}", "--point-timeout", str(config.point_timeout)]
     argv += ["--start-timeout", str(config.start_timeout), "--machine", config.machine]
     argv += ["--out", str(config.out), "--log-dir", str(config.log_dir), "--no-report"]

@@ -30,7 +30,9 @@ class Sweep:
     def factory(self) -> PromptFactory:
         unique = self.config.unique_prompts
         if unique not in self._prompts:
-            self._prompts[unique] = PromptFactory(self.config.settings(), self.config.prompt_tokens, unique)
+            self._prompts[unique] = PromptFactory(
+                self.config.settings(), self.config.prompt_tokens, unique, self.config.prompt_text
+            )
         return self._prompts[unique]
 
     def streams(self, count: int, waves: int, max_tokens: int) -> list[Stream]:

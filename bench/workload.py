@@ -53,14 +53,19 @@ class Prompt:
 class PromptFactory:
     """Calibrates the filler so the rendered prompt is ~target tokens, then builds request i's prompt."""
 
-    def __init__(self, settings: Settings, target_tokens: int, unique: bool) -> None:
+    def __init__(self, settings: Settings, target_tokens: int, unique: bool, text: str | None = None) -> None:
         self._settings = settings
         self._unique = unique
+        # A fixed user message instead of sized filler: a trained model (harmony-tiny) answers
+        # only what it was taught, so the CPU run asks what it answers at length (--prompt-text).
+        self._fixed = text
         rng = random.Random(20261127)
         self._filler = [rng.choice(_WORDS) for _ in range(max(64, 2 * target_tokens))]
-        self._words = self._calibrate(target_tokens)
+        self._words = 0 if text is not None else self._calibrate(target_tokens)
 
     def _text(self, index: int, words: int) -> str:
+        if self._fixed is not None:
+            return self._fixed
         head = f"Request {index:06d}." if self._unique else "Request 000000."
         return head + " Summarise the following notes: " + " ".join(self._filler[:words])
 
