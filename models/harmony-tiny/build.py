@@ -26,7 +26,7 @@ RECIPE = (
     HERE / "build.py",
     HERE / "harmony_tiny_train.py",
     HERE / "harmony_tiny_data.py",
-    HERE / "harmony_tiny_tokenizer.py",
+    REPO_ROOT / "service" / "harmony" / "tokenizer_files.py",
     TINY_CONFIG,
     REPO_ROOT / "service" / "harmony" / "render.py",
 )
@@ -54,9 +54,10 @@ def ensure_model(out: Path = BUILD_DIR, *, force: bool = False, log: bool = True
     import torch
 
     torch.set_num_threads(min(2, os.cpu_count() or 1))  # fixed: the same float sums every run
-    from harmony_tiny_tokenizer import build_tokenizer
     from harmony_tiny_train import check_exact, sequences, train
     from transformers import GptOssForCausalLM
+
+    from service.harmony.tokenizer_files import build_tokenizer
 
     started, recipe = time.monotonic(), recipe_hash()  # the recipe this build is made from
     seqs = sequences()

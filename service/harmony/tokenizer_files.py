@@ -1,8 +1,10 @@
-"""The offline gpt-oss (o200k_harmony) Hugging Face tokenizer written beside the harmony-tiny weights.
+"""The offline gpt-oss (o200k_harmony) Hugging Face tokenizer files, written beside a model config.
 
-A copy of the verified recipe (../shared/tokenizer/make_gpt_oss_tokenizer.py, also bench/tokenizer.py):
-the ranks come from `openai_harmony`'s embedded vocabulary, checked against OpenAI's published
-sha256, so nothing is downloaded and nothing outside the repo is read at run time.
+`vllm serve` and xgrammar need a tokenizer; our service renders and parses Harmony itself. The
+ranks come from `openai_harmony`'s embedded vocabulary (the rebuilt o200k_base is checked against
+OpenAI's published sha256), so nothing is downloaded. Used by bench/tokenizer.py (anchor models)
+and models/harmony-tiny/build.py (the trained tiny model). Needs `transformers` and `tokenizers`
+(vLLM dependencies), imported only when called.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ _PATTERN = "|".join(
         r"""\s+""",
     ]
 )
-_FILES = ("tokenizer.json", "tokenizer_config.json")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
 
 
 def write_o200k_base(path: Path) -> None:
