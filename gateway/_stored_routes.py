@@ -1,5 +1,6 @@
 """Routes over stored objects: a response (get, delete, input items, cancel, replay) and the
-Conversations API. Objects of another API key answer 404, exactly as absent ones do."""
+Conversations API. Objects of another API key answer 404, exactly as absent ones do: the store
+raises `NotFound` for both, and the app's one handler for it answers 404 (gateway/app.py)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,13 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway._errors import ErrorBody, GatewayError, invalid_request
+from gateway._errors import ErrorBody, invalid_request
 from gateway._responses_background import Background
 from gateway._responses_items import items_json
 from gateway._responses_schema import InputItem
 from gateway._responses_state import owner_of
 from gateway._translate_common import check_text, new_id
-from gateway.store import TERMINAL, NotFound, Store
+from gateway.store import TERMINAL, Store
 
 Json = dict[str, Any]
 Order = Literal["asc", "desc"]
@@ -77,10 +78,6 @@ def _items(items: list[InputItem], param: str) -> list[Json]:
     return items_json(items)
 
 
-def _not_found(exc: NotFound) -> GatewayError:
-    return GatewayError(404, str(exc), code="not_found")
-
-
 def no_store_routes() -> APIRouter:
     """Without a store every stateful path is a clear 400, not a bare 404."""
     router = APIRouter(tags=["openai"])
@@ -114,10 +111,7 @@ def stored_routes(store: Store, get_background: Callable[[], Background]) -> API
         request: Request, response_id: str, stream: bool = False, starting_after: int = Query(-1, ge=-1)
     ) -> Response:
         """A stored response; with stream=true a background response's events after starting_after."""
-        try:
-            stored = await responses.get(response_id, owner_of(request))
-        except NotFound as exc:
-            raise _not_found(exc) from None
+        stored = await responses.get(response_id, owner_of(request))
         if stream:
             if not stored.background:
                 raise invalid_request("only background responses can be streamed again", "stream")
@@ -126,10 +120,7 @@ def stored_routes(store: Store, get_background: Callable[[], Background]) -> API
 
     @router.delete("/v1/responses/{response_id}")
     async def delete_response(request: Request, response_id: str) -> Json:
-        try:
-            await responses.delete(response_id, owner_of(request))
-        except NotFound as exc:
-            raise _not_found(exc) from None
+        await responses.delete(response_id, owner_of(request))
         get_background().cancel_local(response_id)
         return {"id": response_id, "object": "response.deleted", "deleted": True}
 
@@ -142,19 +133,13 @@ def stored_routes(store: Store, get_background: Callable[[], Background]) -> API
         limit: int = Query(20, ge=1, le=100),
         order: Order = "desc",
     ) -> Json:
-        try:
-            stored = await responses.get(response_id, owner_of(request))
-        except NotFound as exc:
-            raise _not_found(exc) from None
+        stored = await responses.get(response_id, owner_of(request))
         return page(stored.input_items, after=after, before=before, limit=limit, order=order)
 
     @router.post("/v1/responses/{response_id}/cancel")
     async def cancel(request: Request, response_id: str) -> Json:
         owner = owner_of(request)
-        try:
-            stored = await responses.get(response_id, owner)
-        except NotFound as exc:
-            raise _not_found(exc) from None
+        stored = await responses.get(response_id, owner)
         if not stored.background:
             raise invalid_request("Only responses created with background=true can be cancelled.")
         if stored.status in TERMINAL:
@@ -173,25 +158,16 @@ def stored_routes(store: Store, get_background: Callable[[], Background]) -> API
 
     @router.get("/v1/conversations/{conversation_id}")
     async def get_conversation(request: Request, conversation_id: str) -> Json:
-        try:
-            return await conversations.get(conversation_id, owner_of(request))
-        except NotFound as exc:
-            raise _not_found(exc) from None
+        return await conversations.get(conversation_id, owner_of(request))
 
     @router.post("/v1/conversations/{conversation_id}")
     async def update_conversation(request: Request, conversation_id: str, body: ConversationUpdate) -> Json:
         check_text(body.metadata, "metadata")
-        try:
-            return await conversations.update(conversation_id, owner_of(request), body.metadata)
-        except NotFound as exc:
-            raise _not_found(exc) from None
+        return await conversations.update(conversation_id, owner_of(request), body.metadata)
 
     @router.delete("/v1/conversations/{conversation_id}")
     async def delete_conversation(request: Request, conversation_id: str) -> Json:
-        try:
-            await conversations.delete(conversation_id, owner_of(request))
-        except NotFound as exc:
-            raise _not_found(exc) from None
+        await conversations.delete(conversation_id, owner_of(request))
         return {"id": conversation_id, "object": "conversation.deleted", "deleted": True}
 
     @router.get("/v1/conversations/{conversation_id}/items")
@@ -202,33 +178,21 @@ def stored_routes(store: Store, get_background: Callable[[], Background]) -> API
         limit: int = Query(20, ge=1, le=100),
         order: Order = "desc",
     ) -> Json:
-        try:
-            items = await conversations.items(conversation_id, owner_of(request))
-        except NotFound as exc:
-            raise _not_found(exc) from None
+        items = await conversations.items(conversation_id, owner_of(request))
         return page(items, after=after, before=None, limit=limit, order=order)
 
     @router.post("/v1/conversations/{conversation_id}/items")
     async def add_items(request: Request, conversation_id: str, body: ItemsCreate) -> Json:
         items = _items(body.items, "items")
-        try:
-            await conversations.add_items(conversation_id, owner_of(request), items)
-        except NotFound as exc:
-            raise _not_found(exc) from None
+        await conversations.add_items(conversation_id, owner_of(request), items)
         return page(items, after=None, before=None, limit=len(items), order="asc")
 
     @router.get("/v1/conversations/{conversation_id}/items/{item_id}")
     async def get_item(request: Request, conversation_id: str, item_id: str) -> Json:
-        try:
-            return await conversations.get_item(conversation_id, item_id, owner_of(request))
-        except NotFound as exc:
-            raise _not_found(exc) from None
+        return await conversations.get_item(conversation_id, item_id, owner_of(request))
 
     @router.delete("/v1/conversations/{conversation_id}/items/{item_id}")
     async def delete_item(request: Request, conversation_id: str, item_id: str) -> Json:
-        try:
-            return await conversations.delete_item(conversation_id, item_id, owner_of(request))
-        except NotFound as exc:
-            raise _not_found(exc) from None
+        return await conversations.delete_item(conversation_id, item_id, owner_of(request))
 
     return router

@@ -32,7 +32,7 @@ from gateway._responses_state import StatefulResponses
 from gateway._settings import GatewaySettings
 from gateway._store_wiring import make_store, serving_state
 from gateway._stored_routes import no_store_routes, stored_routes
-from gateway.store import StoreUnavailable
+from gateway.store import NotFound, StoreUnavailable
 
 log = logging.getLogger("gateway")
 
@@ -222,6 +222,10 @@ def create_app(settings: GatewaySettings | None = None, *, backend: Backend | No
         err_type = "invalid_request_error" if exc.status_code < 500 else "server_error"
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code)
         return _error_response(GatewayError(exc.status_code, str(exc.detail), type=err_type, code=code))
+
+    @app.exception_handler(NotFound)
+    async def _not_found(_: Request, exc: NotFound) -> JSONResponse:
+        return _error_response(GatewayError(404, str(exc), code="not_found"))
 
     @app.exception_handler(StoreUnavailable)
     async def _store_down(_: Request, exc: StoreUnavailable) -> JSONResponse:
