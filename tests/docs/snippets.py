@@ -1,4 +1,4 @@
-"""Code blocks of the README and docs/, with the marker that may precede each one.
+"""Code blocks of the README, docs/ and the client's README, with the marker that may precede each one.
 
 A block runs in CI unless the line before it says why not: `<!-- gpu-only -->` (needs a GPU
 machine) or `<!-- not-run: REASON -->`. `text` blocks are output, not commands.
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md")), REPO / "clients" / "python" / "README.md"]
 COMMAND_LANGUAGES = {"python", "bash", "shell", "sh", "console"}
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", flags=re.S | re.M)
 MARKER = re.compile(r"<!--\s*(gpu-only|not-run)(?::\s*(.*?))?\s*-->\s*$")
