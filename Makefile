@@ -90,9 +90,10 @@ breaking: install
 		$(VENV)/bin/buf breaking --against '$(BUF_AGAINST)'; \
 	else echo "no buf.yaml on main yet: nothing to compare"; fi
 
-## bench: the CPU run, engine vs gRPC vs gateway vs vllm serve (see bench/README.md; GPU: bench/gpu_session.sh)
+## bench: the CPU run, engine vs gRPC vs gateway vs the anchors (vllm serve, --api-server-count 2, SMG) (see bench/README.md)
 bench: install model
-	$(PY) -m bench run --profile cpu-tiny --concurrency 1 4 8 16 --output-tokens 256 --repeats 3 --interleave --max-minutes 25 \
+	$(PY) -m bench run --profile cpu-tiny --frontends engine grpc gateway vllm-serve vllm-serve-api2 smg --shaped-output \
+		--concurrency 1 4 8 16 --output-tokens 256 --repeats 3 --interleave --max-minutes 40 \
 		--prompt-text "Count from 1 to 100." --temperature 0 $(BENCH_ARGS)
 
 ## soak: 5 min mixed load on cpu-tiny, RSS sampled; report in bench/results/ (not in make test)

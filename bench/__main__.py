@@ -97,6 +97,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--no-tokenizer", action="store_true", help="do not build a tokenizer beside a local model config"
     )
+    run.add_argument(
+        "--shaped-output",
+        action="store_true",
+        help="load bench.shaped_output into every engine: Harmony-shaped output of exactly max_tokens",
+    )
     run.add_argument("--no-report", action="store_true")
 
     report = sub.add_parser("report", help="rows, report.md and plots from a results folder")
@@ -191,6 +196,10 @@ def main(argv: list[str] | None = None) -> int:
     from bench.runner import run_all
 
     overrides = _overrides(args.set)
+    if args.shaped_output:
+        from bench.shaped_output import FQCN
+
+        overrides["logits_processors"] = [FQCN]
     machine = args.machine or detect_machine()
     date = datetime.datetime.now(datetime.UTC).date().isoformat()
     out = args.out or DEFAULT_RESULTS / f"{machine}-{date}"

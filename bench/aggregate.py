@@ -11,7 +11,16 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-FRONTEND_ORDER = ("engine", "grpc", "gateway", "vllm-serve")
+FRONTEND_ORDER = ("engine", "grpc", "gateway", "vllm-serve", "vllm-serve-api", "smg")
+
+
+def frontend_rank(name: str) -> tuple[int, int]:
+    """Report order: ours, then the anchors (vllm-serve-apiN by N)."""
+    if name.startswith("vllm-serve-api") and name.removeprefix("vllm-serve-api").isdigit():
+        return FRONTEND_ORDER.index("vllm-serve-api"), int(name.removeprefix("vllm-serve-api"))
+    return (FRONTEND_ORDER.index(name) if name in FRONTEND_ORDER else len(FRONTEND_ORDER)), 0
+
+
 ROW_KEYS = (
     "frontend",
     "concurrency",
@@ -99,7 +108,7 @@ def aggregate(points: Sequence[dict[str, Any]]) -> dict[Key, dict[str, Any]]:
 
 def rows(merged: dict[Key, dict[str, Any]], workload: str) -> list[dict[str, Any]]:
     selected = [row for (w, _, _), row in merged.items() if w == workload]
-    selected.sort(key=lambda r: (FRONTEND_ORDER.index(r["frontend"]), r["concurrency"]))
+    selected.sort(key=lambda r: (frontend_rank(r["frontend"]), r["concurrency"]))
     return [{k: row[k] for k in ROW_KEYS} for row in selected]
 
 
@@ -123,4 +132,4 @@ class Results:
 
     def frontends(self, workload: str) -> list[str]:
         present = {k[1] for k in self.merged if k[0] == workload}
-        return [f for f in FRONTEND_ORDER if f in present]
+        return sorted(present, key=frontend_rank)

@@ -34,6 +34,9 @@ class ClientSpec:
     model: str
     temperature: float
     timeout_s: float
+    ignore_eos: bool = (
+        True  # SMG refuses it (400 ignore_eos_not_supported): the shaping processor fixes length
+    )
 
 
 class Client(Protocol):
@@ -170,10 +173,11 @@ class OpenAIClient:
             "model": self._spec.model,
             "max_tokens": max_tokens,
             "temperature": self._spec.temperature,
-            "ignore_eos": True,  # vLLM's extension; the gateway ignores unknown fields
             "stream": True,
             "stream_options": {"include_usage": True},
         }
+        if self._spec.ignore_eos:
+            body["ignore_eos"] = True  # vLLM's extension; the gateway ignores unknown fields
         if self._chat:
             body["messages"] = [{"role": "user", "content": prompt.text}]
         else:

@@ -64,8 +64,10 @@ async def run_ours(config: RunConfig) -> None:
             server.stop()
 
 
-async def run_vllm_serve(config: RunConfig) -> None:
-    recorder = Recorder(config, "vllm-serve")
+async def run_vllm_serve(config: RunConfig, name: str = "vllm-serve") -> None:
+    """`vllm serve`, or with `name` vllm-serve-apiN its CLI with N API server processes on one engine."""
+    api_servers = int(name.removeprefix("vllm-serve-api")) if name != "vllm-serve" else 0
+    recorder = Recorder(config, name)
     sweep = Sweep(config, recorder, time.monotonic() + config.max_seconds)
     server = None
     try:
@@ -85,15 +87,19 @@ async def run_vllm_serve(config: RunConfig) -> None:
         if url is None:
             port = free_port()
             url = f"http://127.0.0.1:{port}"
-            server = servers.start_vllm_serve(config.settings(), port, config.log_dir / "vllm-serve.log")
+            server = servers.start_vllm_serve(
+                config.settings(), port, config.log_dir / f"{name}.log", api_servers
+            )
             print(f"[vllm-serve] starting on {url} (log {server.log_path})", flush=True)
             took = servers.wait_http_ready(
                 server, url + "/health", min(config.start_timeout, sweep.remaining())
             )
-            recorder.data["servers"]["vllm-serve"] = {"start_s": round(took, 1), "argv": server.argv[1:]}
-            print(f"[vllm-serve] ready after {took:.0f}s", flush=True)
-            pids["vllm-serve"] = server.pid
-        await sweep_frontend(config, sweep, "vllm-serve", url, pids, pids)
+            recorder.data["servers"][name] = {"start_s": round(took, 1), "argv": server.argv[1:]}
+            print(f"[{name}] ready after {took:.0f}s", flush=True)
+            pids[name] = server.pid
+        if api_servers:  # the API server processes do the serving work, not their parent
+            pids = servers.frontend_pids(pids[name], name) or pids
+        await sweep_frontend(config, sweep, name, url, pids, pids)
     finally:
         recorder.save()
         if server is not None:

@@ -21,6 +21,7 @@ CLIENTS: dict[str, dict[WorkloadKind, ClientKind | None]] = {
     "grpc": {"tokens": "grpc-raw", "chat": "grpc-chat"},
     "gateway": {"chat": "openai-chat"},
     "vllm-serve": {"tokens": "openai-completions", "chat": "openai-chat"},
+    "smg": {"chat": "openai-chat"},
 }
 HOW = {
     (
@@ -35,7 +36,16 @@ HOW = {
         "tokens",
     ): "POST /v1/completions (stream) with the token-id prompt; vLLM detokenizes the output",
     ("vllm-serve", "chat"): "POST /v1/chat/completions (stream): vLLM renders and parses Harmony",
+    (
+        "smg",
+        "chat",
+    ): "POST /v1/chat/completions (stream) to the SMG router (Rust Harmony) on vLLM's gRPC server",
 }
+
+
+def base_frontend(frontend: str) -> str:
+    """vllm-serve-apiN is driven like vllm-serve."""
+    return "vllm-serve" if frontend.startswith("vllm-serve-api") else frontend
 
 
 def pool_runner(pool: ClientPool) -> PointRunner:
@@ -59,13 +69,15 @@ async def sweep_frontend(
     pools: dict[WorkloadKind, ClientPool] = {}
     try:
         for workload in config.workloads:
-            kind = CLIENTS[frontend].get(workload)
+            kind = CLIENTS[base_frontend(frontend)].get(workload)
             if kind is None:
                 continue
-            spec = ClientSpec(kind, target, settings.model_id, config.temperature, config.point_timeout)
+            spec = ClientSpec(
+                kind, target, settings.model_id, config.temperature, config.point_timeout, frontend != "smg"
+            )
             pools[workload] = pool = ClientPool(spec, config.client_procs)
             print(
-                f"[{frontend}/{workload}] {HOW[(frontend, workload)]} ({pool.size} client processes)",
+                f"[{frontend}/{workload}] {HOW[(base_frontend(frontend), workload)]} ({pool.size} client processes)",
                 flush=True,
             )
         if not pools:

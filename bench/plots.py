@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from bench.aggregate import Results
 
-COLORS = {"engine": "#4c4c4c", "grpc": "#1f77b4", "gateway": "#2ca02c", "vllm-serve": "#d62728"}
+COLORS = {
+    "engine": "#4c4c4c",
+    "grpc": "#1f77b4",
+    "gateway": "#2ca02c",
+    "vllm-serve": "#d62728",
+    "smg": "#9467bd",
+}
 
 
 def plot(res: Results) -> None:

@@ -125,13 +125,15 @@ def cpu_table(res: Results, workload: str) -> list[str]:
         for f in res.frontends(workload):
             cpu = res.get(workload, f, c, "server_cpu_cores") or {}
             if cpu and f != "engine":
-                parts.append(f"{f}: " + ", ".join(f"{n} {v:.2f}" for n, v in cpu.items()))
+                rate = res.get(workload, f, c, "output_tok_s") or 0.0
+                per_10k = f" = {sum(cpu.values()) * 10_000 / rate:.2f} cores per 10k tok/s" if rate else ""
+                parts.append(f"{f}: " + ", ".join(f"{n} {v:.2f}" for n, v in cpu.items()) + per_10k)
         if parts:
             cells.append(f"- c={c}: " + "; ".join(parts))
     if not cells:
         return []
     return [
-        "CPU cores used by the serving processes (main process only, not engine workers):",
+        "CPU cores used by the serving processes (not engine cores; smg: router + vLLM gRPC worker; vllm-serve-apiN: its API servers):",
         "",
         *cells,
     ]

@@ -22,15 +22,16 @@ from bench.engine_frontend import run_engine
 from bench.frontends import run_ours, run_vllm_serve
 from bench.loadgen import run_fast
 from bench.run_config import RunConfig, config_to_argv
+from bench.smg_frontend import run_smg
 
-FRONTENDS = ("engine", "grpc", "gateway", "vllm-serve")
+FRONTENDS = ("engine", "grpc", "gateway", "vllm-serve", "smg")  # and vllm-serve-apiN (N API servers)
 
 
 def run_all(config: RunConfig) -> None:
     """Every requested frontend, one group after another, within the run time budget."""
     deadline = time.monotonic() + config.max_seconds
     for name in config.frontends:
-        if name not in FRONTENDS:
+        if name not in FRONTENDS and not name.removeprefix("vllm-serve-api").isdigit():
             raise SystemExit(f"unknown frontend {name!r}; choose from {', '.join(FRONTENDS)}")
     config.out.mkdir(parents=True, exist_ok=True)
     config.log_dir.mkdir(parents=True, exist_ok=True)
@@ -55,8 +56,11 @@ def run_all(config: RunConfig) -> None:
                 print(f"[engine] child run exited with {code}", file=sys.stderr, flush=True)
     if any(f in config.frontends for f in ("grpc", "gateway")) and deadline - time.monotonic() > 30:
         _run_async(run_ours(_with_budget(config, deadline)))
-    if "vllm-serve" in config.frontends and deadline - time.monotonic() > 30:
-        _run_async(run_vllm_serve(_with_budget(config, deadline)))
+    for name in config.frontends:
+        if name.startswith("vllm-serve") and deadline - time.monotonic() > 30:
+            _run_async(run_vllm_serve(_with_budget(config, deadline), name))
+    if "smg" in config.frontends and deadline - time.monotonic() > 30:
+        _run_async(run_smg(_with_budget(config, deadline)))
 
 
 def _with_budget(config: RunConfig, deadline: float) -> RunConfig:

@@ -21,7 +21,7 @@ from typing import Any
 
 from service.config import REPO_ROOT, Settings
 from service.engine import engine_kwargs
-from service.probes import grpc_serving, http_ok, wait_ready
+from service.probes import free_port, grpc_serving, http_ok, wait_ready
 
 
 def _pythonpath() -> str:
@@ -73,7 +73,10 @@ def is_server(pid: int) -> bool:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
     except OSError:
         return False
-    return any(marker in cmdline for marker in (b"-m service", b"-m gateway", b"vllm.entrypoints.openai"))
+    return any(
+        marker in cmdline
+        for marker in (b"-m service", b"-m gateway", b"vllm.entrypoints.openai", b"bench.vllm_cli", b"-m smg")
+    )
 
 
 def stop_group(pgid: int, timeout: float = 60.0, process: subprocess.Popen[bytes] | None = None) -> None:
@@ -99,6 +102,25 @@ def stop_group(pgid: int, timeout: float = 60.0, process: subprocess.Popen[bytes
         time.sleep(0.2)
 
 
+def frontend_pids(pgid: int, name: str) -> dict[str, int]:
+    """The API server processes of a `vllm serve --api-server-count N` group (`name:pid`), by their
+    process title (`VLLM::ApiServer_i`), not the engine core, its workers or helpers: CPU per token
+    then compares frontends, not engines."""
+    found: dict[str, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            comm, rest = stat.read_text().rsplit(")", 1)
+        except OSError:
+            continue
+        fields = rest.split()
+        if int(fields[2]) != pgid or int(stat.parent.name) == pgid:  # field 5: process group
+            continue
+        title = comm.split("(", 1)[1]
+        if "apiserver" in title.lower():  # comm holds 15 characters of the title
+            found[f"{name}:{stat.parent.name}"] = int(stat.parent.name)
+    return found
+
+
 def _group_alive(pgid: int) -> bool:
     try:
         os.killpg(pgid, 0)
@@ -109,10 +131,11 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
-def wait_grpc_ready(server: Server, target: str, timeout: float) -> float:
-    """Seconds until `server` answers readiness SERVING on `target`; NotReady if it exits first."""
+def wait_grpc_ready(server: Server, target: str, timeout: float, service: str | None = None) -> float:
+    """Seconds until `server` answers readiness SERVING on `target` (our readiness service, or
+    `service`: "" is the whole server, as vLLM's gRPC server reports it); NotReady if it exits first."""
     return wait_ready(
-        lambda: grpc_serving(target),
+        lambda: grpc_serving(target) if service is None else grpc_serving(target, service),
         what=f"{server.name} on {target}",
         timeout=timeout,
         alive=server.alive,
@@ -166,29 +189,56 @@ def start_gateway(backend: str, port: int, log_path: Path) -> Server:
     return Server("gateway", argv, {}, log_path)
 
 
-def vllm_serve_argv(settings: Settings, port: int) -> list[str]:
-    """`vllm serve` with exactly our engine arguments, except that it loads the tokenizer (chat needs it)."""
+def vllm_serve_argv(settings: Settings, port: int, api_servers: int = 0, grpc: bool = False) -> list[str]:
+    """`vllm serve` with exactly our engine arguments, except that it loads the tokenizer (chat needs it).
+
+    `api_servers` N > 0 (N API server processes on one engine) and `grpc` (vLLM's gRPC server, SMG's
+    worker) need vLLM's CLI (bench.vllm_cli): the OpenAI module entry ignores `--api-server-count`."""
     kwargs = engine_kwargs(settings)
     kwargs.pop("skip_tokenizer_init", None)
     if kwargs.pop("disable_log_stats", False):
         kwargs["disable_log_stats"] = True
-    argv = [
-        sys.executable,
-        "-m",
-        "vllm.entrypoints.openai.api_server",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
+    argv = [sys.executable, "-m"]
+    if api_servers or grpc:
+        argv += ["bench.vllm_cli", "serve", str(kwargs.pop("model"))]
+        argv += ["--api-server-count", str(api_servers)] if api_servers else ["--grpc"]
+    else:
+        argv.append("vllm.entrypoints.openai.api_server")
+    argv += ["--host", "127.0.0.1", "--port", str(port)]
     for key, value in kwargs.items():
         flag = "--" + key.replace("_", "-")
         if isinstance(value, bool):
             argv.append(flag if value else "--no-" + key.replace("_", "-"))
+        elif isinstance(value, list):
+            argv += [flag, *map(str, value)]
         else:
             argv += [flag, str(value)]
     return argv
 
 
-def start_vllm_serve(settings: Settings, port: int, log_path: Path) -> Server:
-    return Server("vllm-serve", vllm_serve_argv(settings, port), dict(settings.engine_env), log_path)
+def start_vllm_serve(settings: Settings, port: int, log_path: Path, api_servers: int = 0) -> Server:
+    name = f"vllm-serve-api{api_servers}" if api_servers else "vllm-serve"
+    return Server(name, vllm_serve_argv(settings, port, api_servers), dict(settings.engine_env), log_path)
+
+
+def start_vllm_grpc(settings: Settings, port: int, log_path: Path) -> Server:
+    """vLLM's own gRPC server (SMG's worker protocol) on the same engine arguments."""
+    return Server(
+        "vllm-grpc", vllm_serve_argv(settings, port, grpc=True), dict(settings.engine_env), log_path
+    )
+
+
+def start_smg(model_dir: str, worker_port: int, port: int, log_path: Path) -> Server:
+    """The SMG router (Rust: Harmony, tokenizer, OpenAI HTTP) in front of vLLM's gRPC server. It reads
+    o200k_base from TIKTOKEN_ENCODINGS_BASE (offline), written here by our tokenizer recipe."""
+    from service.harmony.tokenizer_files import write_o200k_base
+
+    encodings = REPO_ROOT / ".tmp" / "tiktoken"
+    encodings.mkdir(parents=True, exist_ok=True)
+    if not (encodings / "o200k_base.tiktoken").exists():
+        write_o200k_base(encodings / "o200k_base.tiktoken")
+    argv = [sys.executable, "-m", "smg", "launch", "--worker-urls", f"grpc://127.0.0.1:{worker_port}"]
+    argv += ["--model-path", model_dir, "--host", "127.0.0.1", "--port", str(port), "--policy", "round_robin"]
+    # Its metrics server binds 0.0.0.0:29000 unless told otherwise: loopback, a free port.
+    argv += ["--prometheus-host", "127.0.0.1", "--prometheus-port", str(free_port())]
+    return Server("smg", argv, {"TIKTOKEN_ENCODINGS_BASE": str(encodings)}, log_path)

@@ -97,6 +97,10 @@ class Settings(BaseSettings):
     engine_env: dict[str, str] = Field(
         default_factory=dict, description="environment set for the engine before it starts (JSON object)"
     )
+    logits_processors: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="vLLM logits processors (module:Class) loaded into the engine"
+    )
+    warmup: bool = Field(True, description="run the batch-range warm-up before readiness turns SERVING")
     # Serving limits
     max_concurrent_requests: int = Field(
         256, ge=1, description="streams admitted at once; more wait in the queue or get RESOURCE_EXHAUSTED"
@@ -177,7 +181,9 @@ class Settings(BaseSettings):
         merged["profile"] = profile
         return merged
 
-    @field_validator("api_keys", "trusted_gateway_keys", "ignore_eos_callers", mode="before")
+    @field_validator(
+        "api_keys", "trusted_gateway_keys", "ignore_eos_callers", "logits_processors", mode="before"
+    )
     @classmethod
     def _split_list(cls, value: Any) -> Any:
         """Accept `a,b` or a JSON list from the environment, as well as a list."""

@@ -165,6 +165,8 @@ def engine_kwargs(settings: Settings) -> dict[str, Any]:
         kwargs["async_scheduling"] = True
     if settings.stream_interval > 1:
         kwargs["stream_interval"] = settings.stream_interval
+    if settings.logits_processors:
+        kwargs["logits_processors"] = list(settings.logits_processors)
     return kwargs
 
 

@@ -21,11 +21,11 @@ from service import health, metrics
 from service.auth import ApiKeyInterceptor, ApiKeys
 from service.config import Settings
 from service.decode_guard import MalformedRequestGuard
-from service.engine import Engine, SamplingOptions, VllmEngine
-from service.harmony import ASSISTANT_STOP_TOKENS
+from service.engine import Engine, VllmEngine
 from service.lifecycle import Phase, ServiceState
 from service.prompt_renderer import PromptRenderer
 from service.servicer import InferenceServicer
+from service.warmup import warm_up
 
 log = logging.getLogger(__name__)
 EngineFactory = Callable[[Settings], Awaitable[Engine]]
@@ -139,7 +139,7 @@ class GrpcService:
             metrics.BUILD.info(
                 {"version": "0.1.0", "engine": self.state.engine_version, "profile": self.settings.profile}
             )
-            await _warm_up(engine)
+            await warm_up(engine, self.settings)  # readiness stays NOT_SERVING until it is done
         except Exception:
             log.exception("engine failed to start")
             self.state.set_phase(Phase.DEAD)
@@ -185,10 +185,3 @@ class GrpcService:
         if self.state.engine is not None:
             await self.state.engine.shutdown()
         self.stopped.set()
-
-
-async def _warm_up(engine: Engine) -> None:
-    """Readiness means a request can be served: run one token through the engine."""
-    options = SamplingOptions(max_tokens=1, stop_token_ids=ASSISTANT_STOP_TOKENS, temperature=0.0)
-    async for _ in engine.generate("warm-up", [200006, 1428], options):
-        pass

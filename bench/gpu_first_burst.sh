@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Issue 19 (a): the cold first 256-stream burst on our service, without and with the batch-range
+# warm-up (service/warmup.py), on one warm GPU machine, as back-to-back device calls:
+#   install1..install4   carry .whl/bN and .gpu (vLLM 0.26 kit + our wheels + SMG, re-split to 53 MiB)
+#   cold                 carry .whl/b5 and .gpu: install, tokenizer, service with warmup=false, three
+#                        256-stream bursts (the first is the cold one), stop; start warmup=true detached
+#   warm                 carry .gpu: wait for it, the same three bursts, stop
+# Each returns $OUT/results (detail-*.json per variant), the service logs and the JIT warning counts.
+# CPU dry run: SMOKE=1 PROFILE=cpu-tiny MODEL_SRC=models/tiny-gpt-oss CONC=16 OUTPUT=16 PY=.venv/bin/python
+set -uo pipefail
+phase=${1:?phase}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT" || exit 1
+OUT=${OUT:-$ROOT/.tmp/gpu-out}
+LOGS=$ROOT/.tmp/gpu-logs
+mkdir -p "$OUT" "$LOGS/results"
+PY=${PY:-python3}
+PROFILE=${PROFILE:-gpt-oss-120b}
+MODEL_SRC=${MODEL_SRC:-.gpu/models/gpt-oss-120b}
+MODEL=$ROOT/.tmp/bench-models/$(basename "$MODEL_SRC")
+PORT=${PORT:-50051}
+COMMON=(--profile "$PROFILE" --set "model=$MODEL" --set load_format=dummy --set tensor_parallel_size=1)
+BURST=(--frontends grpc --workloads tokens --concurrency "${CONC:-256}" --prompt-tokens "${PROMPT:-1000}"
+       --output-tokens "${OUTPUT:-128}" --repeats 3 --no-tokenizer --no-report --log-dir "$LOGS")
+setup() {
+  if [ -z "${SMOKE:-}" ]; then source .gpu/device_env.sh; fi
+  export PYTHONPATH=$ROOT:$ROOT/clients/python/src${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
+}
+pack() {
+  cp -r "$LOGS/results" "$OUT/" 2>/dev/null
+  grep -h "JIT compilation during inference\|warm-up done\|engine ready" "$LOGS"/service-*.log > "$OUT/jit.txt" 2>/dev/null
+  tar czf "$OUT/logs-$phase.tgz" -C "$LOGS" . 2>/dev/null
+}
+trap pack EXIT
+serve() {  # $1 = warmup true|false, $2 = seconds to wait (0: detached, no wait)
+  $PY -m bench serve service "${COMMON[@]}" --set "warmup=$1" --port $PORT --log "$LOGS/service-warmup-$1.log" \
+    --pidfile "$LOGS/service-$1.pid" --wait "$2"
+}
+bursts() {  # $1 = warmup true|false
+  $PY -m bench run "${BURST[@]}" --grpc-target 127.0.0.1:$PORT --service-pidfile "$LOGS/service-$1.pid" \
+    "${COMMON[@]}" --out "$LOGS/results/warmup-$1" --max-minutes 4 2>&1 | grep -v "^{" | tee -a "$LOGS/run-$1.log"
+  $PY -m bench stop --pidfile "$LOGS/service-$1.pid"
+}
+case $phase in
+  install[1-4]) bash .gpu/device_install.sh ".whl/b${phase#install}" ;;
+  cold)
+    if [ -z "${SMOKE:-}" ]; then bash .gpu/device_install.sh .whl/b5 || exit 1; fi
+    setup
+    nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv 2>/dev/null
+    $PY -m bench tokenizer "$MODEL_SRC" .tmp/bench-models || exit 1
+    serve false 420 || { tail -30 "$LOGS/service-warmup-false.log"; exit 1; }
+    bursts false
+    serve true 0
+    ;;
+  warm)
+    setup
+    $PY - "$PORT" <<'PYEOF'
+import sys, time
+from service.probes import grpc_serving
+t = time.time()
+while not grpc_serving(f"127.0.0.1:{sys.argv[1]}") and time.time() - t < 480:
+    time.sleep(2)
+print("service ready" if grpc_serving(f"127.0.0.1:{sys.argv[1]}") else "service NOT ready", flush=True)
+PYEOF
+    bursts true
+    ;;
+  *) echo "unknown phase $phase"; exit 2 ;;
+esac
