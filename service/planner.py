@@ -119,6 +119,7 @@ class RequestPlanner:
     ) -> tuple[tuple[str, ...], SamplingOptions]:
         """The cheap checks, before any render; the budget (max_tokens) waits for the prompt."""
         validation.check_target(request, self._settings)
+        validation.refuse_structured_output(request)
         stop = validation.stop_strings(request.stop)
         return stop, validation.sampling(request, 1, ignore_eos_allowed)
 
@@ -143,6 +144,7 @@ class RequestPlanner:
         )
 
     async def count_tokens(self, request: pb.CountTokensRequest) -> int:
+        validation.refuse_structured_output(request)
         return len(await self._render(request))
 
     def _date(self) -> str | None:

@@ -275,3 +275,17 @@ def stop_strings(stop: Sequence[str]) -> tuple[str, ...]:
     if any(not s for s in stop):
         raise invalid_argument("stop strings must not be empty", "stop")
     return tuple(stop)
+
+
+def refuse_structured_output(request: pb.GenerateRequest | pb.CountTokensRequest) -> None:
+    """The contract has the structured-output fields (issue 13); until constrained decoding lands,
+    a request that sets them is refused, never silently run unconstrained."""
+    if request.HasField("response_format"):
+        raise invalid_argument(
+            "response_format is not supported yet: this server has no constrained decoding", "response_format"
+        )
+    if isinstance(request, pb.GenerateRequest) and request.HasField("max_reasoning_tokens"):
+        raise invalid_argument("max_reasoning_tokens is not supported yet", "max_reasoning_tokens")
+    for index, tool in enumerate(request.tools):
+        if tool.strict:
+            raise invalid_argument("strict tools are not supported yet", f"tools[{index}].strict")
