@@ -9,23 +9,11 @@
 # CPU dry run: SMOKE=1 PROFILE=cpu-tiny MODEL_SRC=models/tiny-gpt-oss CONC=16 OUTPUT=16 PY=.venv/bin/python
 set -uo pipefail
 phase=${1:?phase}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-cd "$ROOT" || exit 1
-OUT=${OUT:-$ROOT/.tmp/gpu-out}
-LOGS=$ROOT/.tmp/gpu-logs
-mkdir -p "$OUT" "$LOGS/results"
-PY=${PY:-python3}
 PROFILE=${PROFILE:-gpt-oss-120b}
-MODEL_SRC=${MODEL_SRC:-.gpu/models/gpt-oss-120b}
-MODEL=$ROOT/.tmp/bench-models/$(basename "$MODEL_SRC")
-PORT=${PORT:-50051}
+source "$(dirname "$0")/gpu_common.sh"
 COMMON=(--profile "$PROFILE" --set "model=$MODEL" --set load_format=dummy --set tensor_parallel_size=1)
 BURST=(--frontends grpc --workloads tokens --concurrency "${CONC:-256}" --prompt-tokens "${PROMPT:-1000}"
        --output-tokens "${OUTPUT:-128}" --repeats 3 --no-tokenizer --no-report --log-dir "$LOGS")
-setup() {
-  if [ -z "${SMOKE:-}" ]; then source .gpu/device_env.sh; fi
-  export PYTHONPATH=$ROOT:$ROOT/clients/python/src${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
-}
 pack() {
   cp -r "$LOGS/results" "$OUT/" 2>/dev/null
   grep -h "JIT compilation during inference\|warm-up done\|engine ready" "$LOGS"/service-*.log > "$OUT/jit.txt" 2>/dev/null

@@ -14,17 +14,9 @@
 # Dry run on a CPU box: SMOKE=1 PROFILE=cpu-tiny MODEL_SRC=models/tiny-gpt-oss CONC="1 4" OUTPUT=32 ...
 set -uo pipefail
 phase=${1:?phase}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-cd "$ROOT" || exit 1
-OUT=${OUT:-$ROOT/.tmp/gpu-out}
-LOGS=$ROOT/.tmp/gpu-logs
-mkdir -p "$OUT" "$LOGS/results"
-PY=${PY:-python3}
 PROFILE=${PROFILE:-gpt-oss-120b-tp4}
-MODEL_SRC=${MODEL_SRC:-.gpu/models/gpt-oss-120b}
-MODEL=$ROOT/.tmp/bench-models/$(basename "$MODEL_SRC")
+source "$(dirname "$0")/gpu_common.sh"
 CALL_S=${CALL_S:-570}  # each phase ends within this many seconds (the device allows 600 per call)
-PORT=${PORT:-50051}
 VPORT=${VPORT:-8011}
 COMMON=(--profile "$PROFILE" --set "model=$MODEL" --set load_format=dummy)
 if [ -n "${TP:-}" ]; then COMMON+=(--set "tensor_parallel_size=$TP"); fi
@@ -32,10 +24,6 @@ read -r -a CONCS <<< "${CONC:-1 16 64 128 256}"
 SWEEP=(--concurrency "${CONCS[@]}" --prompt-tokens "${PROMPT:-1000}" --output-tokens "${OUTPUT:-1024}"
        --repeats "${REPEATS:-3}" --interleave --out "$LOGS/results" --log-dir "$LOGS" --no-report)
 
-setup() {
-  if [ -z "${SMOKE:-}" ]; then source .gpu/device_env.sh; fi
-  export PYTHONPATH=$ROOT:$ROOT/clients/python/src${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
-}
 left_min() { awk "BEGIN { print ($CALL_S - ${1:-0} - $SECONDS) / 60 }"; }
 # Results and logs stay on the machine between calls; every call returns all of them so far.
 pack() { cp -r "$LOGS/results" "$OUT/" 2>/dev/null; tar czf "$OUT/logs-$phase.tgz" -C "$LOGS" . 2>/dev/null; }
