@@ -1,0 +1,126 @@
+"""The structural tag: begin strings equal what our renderer writes, and xgrammar accepts exactly
+the rendered messages (a tokenizer-free matcher over the tag's grammar)."""
+
+from __future__ import annotations
+
+import functools
+import json
+
+import pytest
+import xgrammar
+from openai_harmony import Message, Role
+
+from service.config import HARMONY_TINY_DIR
+from service.errors import ServiceError
+from service.harmony.render import ChatMessage, ChatRequest, FunctionTool, ToolCallRecord, history_messages
+from service.harmony.tokens import encoding
+from service.structured_checks import check_compiles, compile_cache_info
+from service.structured_output import (
+    ANALYSIS_BEGIN,
+    FINAL_JSON_BEGIN,
+    FINAL_TEXT_BEGIN,
+    NEXT_MESSAGE,
+    ResponseFormatSpec,
+    constraint_for,
+    tool_call_begin,
+)
+
+HEADER = "<|start|>assistant"
+
+
+def _rendered(message: Message) -> str:
+    text: str = encoding().decode(encoding().render(message))
+    assert text.startswith(HEADER)
+    return text[len(HEADER) :]
+
+
+def _assistant(**fields: object) -> list[str]:
+    chat = ChatRequest(messages=[ChatMessage("user", "hi"), ChatMessage("assistant", **fields)])  # type: ignore[arg-type]
+    return [_rendered(m) for m in history_messages(chat)[1:]]
+
+
+def test_begin_strings_match_the_renderer() -> None:
+    analysis, final = _assistant(reasoning="think", content='{"a":1}')
+    assert analysis == ANALYSIS_BEGIN + "think<|end|>"
+    assert final == FINAL_TEXT_BEGIN + '{"a":1}<|end|>'
+    (call,) = _assistant(tool_calls=(ToolCallRecord("c1", "get_weather", '{"city":"x"}'),))
+    assert call.startswith(tool_call_begin("get_weather") + '{"city":"x"}')
+    json_final = Message.from_role_and_content(Role.ASSISTANT, "{}").with_channel("final")
+    assert _rendered(json_final.with_content_type("<|constrain|>json")) == FINAL_JSON_BEGIN + "{}<|end|>"
+    assert NEXT_MESSAGE == "<|end|>" + HEADER
+
+
+@functools.cache
+def _compiler() -> xgrammar.GrammarCompiler:
+    from transformers import PreTrainedTokenizerFast
+
+    tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(HARMONY_TINY_DIR / "tokenizer.json"))
+    return xgrammar.GrammarCompiler(xgrammar.TokenizerInfo.from_huggingface(tokenizer, vocab_size=201088))
+
+
+def _matches(tag: str, text: str) -> bool:
+    """Token by token, as the engine samples: the text is encoded like openai_harmony renders it."""
+    compiled = _compiler().compile_structural_tag(tag)
+    matcher = xgrammar.GrammarMatcher(compiled, terminate_without_stop_token=True)
+    tokens = encoding().encode(text, allowed_special="all")
+    return all(matcher.accept_token(t) for t in tokens) and matcher.is_terminated()
+
+
+SCHEMA = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+
+
+def test_the_tag_accepts_the_rendered_json_answer_with_and_without_analysis() -> None:
+    spec = ResponseFormatSpec("json_schema", name="x", schema=SCHEMA)
+    found = constraint_for(spec, (), "auto", ())
+    assert found is not None
+    answer = FINAL_JSON_BEGIN + '{"n":3}<|return|>'
+    with_analysis = found.structural_tag(analysis=True)
+    assert _matches(with_analysis, answer)
+    assert _matches(with_analysis, ANALYSIS_BEGIN + "hmm" + NEXT_MESSAGE + answer)
+    assert not _matches(with_analysis, FINAL_JSON_BEGIN + '{"m":3}<|return|>')
+    # Special tokens are never content: not in the analysis, not in JSON strings.
+    assert not _matches(with_analysis, ANALYSIS_BEGIN + "a<|message|>b" + NEXT_MESSAGE + answer)
+    assert not _matches(with_analysis, ANALYSIS_BEGIN + "a<|start|>" + NEXT_MESSAGE + answer)
+    strings = ResponseFormatSpec(
+        "json_schema", name="x", schema={"type": "object", "properties": {"s": {"type": "string"}}}
+    )
+    tag = constraint_for(strings, (), "auto", ())
+    assert tag is not None
+    assert _matches(tag.structural_tag(analysis=False), FINAL_JSON_BEGIN + '{"s":"ok"}<|return|>')
+    assert not _matches(tag.structural_tag(analysis=False), FINAL_JSON_BEGIN + '{"s":"a<|end|>"}<|return|>')
+    assert not _matches(found.structural_tag(analysis=False), ANALYSIS_BEGIN + "hmm" + NEXT_MESSAGE + answer)
+
+
+def test_required_tool_choice_accepts_only_calls() -> None:
+    tools = [FunctionTool("a", parameters=SCHEMA), FunctionTool("b")]
+    found = constraint_for(None, tools, "required", (False, False))
+    assert found is not None
+    tag = found.structural_tag(analysis=True)
+    assert _matches(tag, tool_call_begin("a") + '{"n":1}<|call|>')
+    assert _matches(tag, tool_call_begin("b") + "{}<|call|>")
+    assert not _matches(tag, FINAL_TEXT_BEGIN + "hello<|return|>")
+
+
+def test_strict_tools_in_auto_mode_are_triggered() -> None:
+    tools = [FunctionTool("a", parameters=SCHEMA), FunctionTool("b")]
+    found = constraint_for(None, tools, "auto", (True, False))
+    assert found is not None and found.free_with_strict_calls
+    assert json.loads(found.structural_tag(analysis=True))["format"]["triggers"] == [tool_call_begin("a")]
+    assert constraint_for(None, tools, "auto", (False, False)) is None
+
+
+def test_regex_answers_have_no_constrain_header() -> None:
+    found = constraint_for(ResponseFormatSpec("regex", pattern="[0-9]+"), (), "auto", ())
+    assert found is not None
+    assert _matches(found.structural_tag(analysis=False), FINAL_TEXT_BEGIN + "42<|return|>")
+
+
+def test_compile_check_is_cached_and_names_the_param() -> None:
+    content = {"type": "regex", "pattern": "(unclosed"}
+    with pytest.raises(ServiceError) as caught:
+        check_compiles(content, "response_format.regex")
+    assert caught.value.param == "response_format.regex"
+    hits = compile_cache_info().hits
+    with pytest.raises(ServiceError):
+        check_compiles(content, "response_format.regex")
+    assert compile_cache_info().hits == hits + 1
