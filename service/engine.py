@@ -95,6 +95,9 @@ class VllmEngine:
         # vLLM gives gpt-oss a reasoning parser and, by default, only constrains after the
         # reasoning; our structural tag spans the analysis itself, so constrain from token one.
         args.structured_outputs_config.enable_in_reasoning = True
+        # Our tags use xgrammar's token elements (Harmony headers by id); "auto" may pick
+        # llguidance, which only knows the older trigger format.
+        args.structured_outputs_config.backend = "xgrammar"
 
         def build() -> AsyncLLM:
             return AsyncLLM.from_engine_args(args, stat_loggers=[_stat_logger_factory()])

@@ -139,14 +139,10 @@ class RequestPlanner:
         )
         if found is None:
             return dataclasses.replace(plan, reasoning_budget=budget)
-        options = dataclasses.replace(plan.options, structural_tag=found.structural_tag(analysis=budget != 0))
-        return dataclasses.replace(
-            plan,
-            options=options,
-            # Budget 0 with a grammar: the grammar itself has no analysis branch, nothing to cut.
-            reasoning_budget=budget or None,
-            answer_tag=found.structural_tag(analysis=False),
-        )
+        # Under a grammar the budget is the grammar's own (xgrammar counts the analysis tokens and
+        # then allows only `<|end|>`): one engine request, nothing to cut and continue.
+        tag = found.structural_tag(analysis=budget != 0, max_analysis_tokens=budget or None)
+        return dataclasses.replace(plan, options=dataclasses.replace(plan.options, structural_tag=tag))
 
     def plan_inline(self, request: pb.GenerateRequest) -> GenerationPlan:
         """The same plan, rendered on the calling thread, ignore_eos allowed: for tools that build

@@ -1,5 +1,3 @@
-# NOTE FROM THE LEAD (23:15): read /work/notes/LEAD-TO-SERVICE-HELPER.md now (begin strings let
-# xgrammar spell special tokens with ordinary tokens; use token elements). Delete this comment after.
 """Structured output: a request's response format and tool choice → one xgrammar structural tag.
 
 vLLM enforces the tag while decoding (token ids in, our Harmony parser out). Every `begin` string
@@ -13,11 +11,13 @@ The analysis branch stays free text; the reasoning budget is enforced by the gen
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from service.harmony.render import FUNCTIONS_PREFIX, FunctionTool, ToolChoiceMode
+from service.harmony.tokens import encoding
 
 FormatKind = Literal["json_schema", "json_object", "regex", "grammar"]
 
@@ -66,12 +66,19 @@ def tool_call_begin(name: str) -> str:
 
 def json_content(schema: dict[str, Any] | None) -> dict[str, Any]:
     """A JSON content format; None: any JSON object."""
-    return {
+    content: dict[str, Any] = {
         "type": "json_schema",
         "json_schema": schema if schema is not None else {"type": "object"},
         "max_whitespace_cnt": MAX_JSON_WHITESPACE,
-        "excludes": [SPECIAL_PREFIX],
     }
+    # Keep Harmony's control tokens out of JSON strings (our parser would end the message there).
+    # KNOWN GAP: xgrammar drops minLength/maxLength from strings under `excludes`, so a schema that
+    # bounds its strings is enforced without the exclusion (its strings are short anyway).
+    if '"minLength"' not in json.dumps(content["json_schema"]) and '"maxLength"' not in json.dumps(
+        content["json_schema"]
+    ):
+        content["excludes"] = [SPECIAL_PREFIX]
+    return content
 
 
 def format_content(spec: ResponseFormatSpec) -> dict[str, Any]:
@@ -82,26 +89,64 @@ def format_content(spec: ResponseFormatSpec) -> dict[str, Any]:
     return json_content(spec.schema if spec.kind == "json_schema" else None)
 
 
-def _message(begin: str, content: dict[str, Any], end: str) -> dict[str, Any]:
-    """One Harmony message of the answer. KNOWN GAP: xgrammar matches begin/end strings by text,
-    which ordinary tokens can spell (`<`, `|call|>`); token elements by id fail vLLM 0.32's
-    structural-tag validation (no tokenizer there), so this stays text until that is solved."""
-    return {"type": "tag", "begin": begin, "content": content, "end": end}
+_SPECIAL = re.compile(r"(<\|[a-z_]+\|>)")
+
+
+def _spelled(text: str) -> list[dict[str, Any]]:
+    """Header text as elements: each Harmony special token BY ID, the text between as constants.
+
+    A tag whose begin is the string `<|channel|>` lets xgrammar spell it with ordinary tokens
+    (`<`, `|`, `channel`, ...; sampled from random weights), which no Harmony parser reads as a
+    header and which no stop token ends: every special token must be the token itself.
+    """
+    elements: list[dict[str, Any]] = []
+    for piece in _SPECIAL.split(text):
+        if not piece:
+            continue
+        if _SPECIAL.fullmatch(piece):
+            elements.append({"type": "token", "token": encoding().encode(piece, allowed_special="all")[0]})
+        else:
+            elements.append({"type": "const_string", "value": piece})
+    return elements
+
+
+def _message(begin: str, content: dict[str, Any]) -> dict[str, Any]:
+    """One Harmony message of the answer; the engine's stop token (<|return|>, <|call|>) ends it:
+    xgrammar allows the request's stop tokens only once the grammar is complete."""
+    return {"type": "sequence", "elements": [*_spelled(begin), content]}
+
+
+def _analysis(content: dict[str, Any]) -> dict[str, Any]:
+    """The analysis message, then the next assistant header (`<|end|><|start|>assistant`)."""
+    first, *rest = _spelled(ANALYSIS_BEGIN)
+    end, *after = _spelled(NEXT_MESSAGE)
+    message = {
+        "type": "tag",
+        "begin": first,
+        "content": {"type": "sequence", "elements": [*rest, content]},
+        "end": end,
+    }
+    return {"type": "sequence", "elements": [message, *after]}
 
 
 def _final_tag(spec: ResponseFormatSpec) -> dict[str, Any]:
     begin = FINAL_JSON_BEGIN if spec.kind in ("json_schema", "json_object") else FINAL_TEXT_BEGIN
-    return _message(begin, format_content(spec), RETURN)
+    return _message(begin, format_content(spec))
+
+
+def _free_final() -> dict[str, Any]:
+    return _message(FINAL_TEXT_BEGIN, {"type": "any_text", "excludes": [SPECIAL_PREFIX]})
 
 
 def _call_tag(tool: FunctionTool) -> dict[str, Any]:
-    return _message(tool_call_begin(tool.name), json_content(tool.parameters or {"type": "object"}), CALL)
+    return _message(tool_call_begin(tool.name), json_content(tool.parameters or {"type": "object"}))
 
 
-def _triggered_call_tag(tool: FunctionTool) -> dict[str, Any]:
-    """triggered_tags need string begins (matched by text): auto mode's strict calls only."""
-    schema = tool.parameters or {"type": "object"}
-    return {"type": "tag", "begin": tool_call_begin(tool.name), "content": json_content(schema), "end": CALL}
+def _strict_call_tag(tool: FunctionTool, strict: bool) -> dict[str, Any]:
+    """Auto mode: strict tools' arguments meet their schema; the others any JSON object."""
+    return _message(
+        tool_call_begin(tool.name), json_content(tool.parameters if strict and tool.parameters else None)
+    )
 
 
 @dataclass(frozen=True)
@@ -109,18 +154,17 @@ class Constraint:
     """What the grammar forces; `answer` is the part after the (optional) analysis."""
 
     answer: dict[str, Any] | None
-    # Auto mode with strict tools: free text, but their calls' arguments are constrained.
-    free_with_strict_calls: bool = False
 
-    def structural_tag(self, analysis: bool) -> str:
+    def structural_tag(self, analysis: bool, max_analysis_tokens: int | None = None) -> str:
         """The tag as JSON; `analysis` False: the answer must come first (budget spent or 0)."""
         assert self.answer is not None
-        if self.free_with_strict_calls:
-            return _wrap(self.answer)
         elements: list[dict[str, Any]] = []
         if analysis:
-            free = {"type": "any_text", "excludes": [SPECIAL_PREFIX]}
-            elements.append({"type": "optional", "content": _message(ANALYSIS_BEGIN, free, NEXT_MESSAGE)})
+            free: dict[str, Any] = {"type": "any_text", "excludes": [SPECIAL_PREFIX]}
+            if max_analysis_tokens is not None:
+                # The budget lives in the grammar: at the cap only `<|end|>` may follow, then the answer.
+                free["max_tokens"] = max_analysis_tokens
+            elements.append({"type": "optional", "content": _analysis(free)})
         elements.append(self.answer)
         return _wrap({"type": "sequence", "elements": elements})
 
@@ -149,11 +193,7 @@ def constraint_for(
         return Constraint(_final_tag(spec))
     strict_tools = [tool for tool, is_strict in zip(tools, strict, strict=True) if is_strict]
     if mode == "auto" and strict_tools:
-        tags = [_triggered_call_tag(tool) for tool in strict_tools]
-        triggered = {
-            "type": "triggered_tags",
-            "triggers": [tag["begin"] for tag in tags],
-            "tags": tags,
-        }
-        return Constraint(triggered, free_with_strict_calls=True)
+        # One message after the analysis: a free final answer, or a call (strict ones checked).
+        calls = [_strict_call_tag(tool, is_strict) for tool, is_strict in zip(tools, strict, strict=True)]
+        return Constraint({"type": "or", "elements": [_free_final(), *calls]})
     return None

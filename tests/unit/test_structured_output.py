@@ -62,8 +62,32 @@ def _matches(tag: str, text: str) -> bool:
     """Token by token, as the engine samples: the text is encoded like openai_harmony renders it."""
     compiled = _compiler().compile_structural_tag(tag)
     matcher = xgrammar.GrammarMatcher(compiled, terminate_without_stop_token=True)
+    # The turn's stop token (<|return|>, <|call|>) is the engine's, after the grammar completes.
+    for stop in ("<|return|>", "<|call|>"):
+        text = text.removesuffix(stop)
     tokens = encoding().encode(text, allowed_special="all")
     return all(matcher.accept_token(t) for t in tokens) and matcher.is_terminated()
+
+
+def _accepts_tokens(tag: str, tokens: list[int]) -> bool:
+    matcher = xgrammar.GrammarMatcher(
+        _compiler().compile_structural_tag(tag), terminate_without_stop_token=True
+    )
+    return all(matcher.accept_token(t) for t in tokens)
+
+
+def test_headers_must_be_the_special_tokens_not_their_spelling() -> None:
+    """xgrammar would otherwise spell `<|message|>` as `<`, `|`, `message`, ... (random weights did),
+    which our parser reads as text: every header token is the special token itself."""
+    spec = ResponseFormatSpec("json_schema", name="x", schema=SCHEMA)
+    found = constraint_for(spec, (), "auto", ())
+    assert found is not None
+    tag = found.structural_tag(analysis=False)
+    real = encoding().encode(FINAL_JSON_BEGIN, allowed_special="all")
+    spelled = encoding().encode(FINAL_JSON_BEGIN, disallowed_special=())  # the same text, ordinary tokens
+    assert real != spelled
+    assert _accepts_tokens(tag, real)
+    assert not _accepts_tokens(tag, spelled)
 
 
 SCHEMA = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
@@ -101,11 +125,15 @@ def test_required_tool_choice_accepts_only_calls() -> None:
     assert not _matches(tag, FINAL_TEXT_BEGIN + "hello<|return|>")
 
 
-def test_strict_tools_in_auto_mode_are_triggered() -> None:
+def test_strict_tools_in_auto_mode_constrain_calls_but_leave_the_answer_free() -> None:
     tools = [FunctionTool("a", parameters=SCHEMA), FunctionTool("b")]
     found = constraint_for(None, tools, "auto", (True, False))
-    assert found is not None and found.free_with_strict_calls
-    assert json.loads(found.structural_tag(analysis=True))["format"]["triggers"] == [tool_call_begin("a")]
+    assert found is not None
+    tag = found.structural_tag(analysis=True)
+    assert _matches(tag, FINAL_TEXT_BEGIN + "hello there<|return|>")
+    assert _matches(tag, tool_call_begin("a") + '{"n": 2}<|call|>')
+    assert not _matches(tag, tool_call_begin("a") + '{"m": 2}<|call|>')
+    assert _matches(tag, tool_call_begin("b") + '{"anything": true}<|call|>')
     assert constraint_for(None, tools, "auto", (False, False)) is None
 
 
