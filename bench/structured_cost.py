@@ -23,7 +23,7 @@ import jsonschema
 from gptoss.v1 import inference_pb2 as pb
 
 from service.config import Settings
-from service.engine import engine_kwargs
+from service.engine_tokenizer import tokenizer_dir
 from tests.support.scripted_engine import stub_for
 from tests.support.server_thread import ServerThread
 from tests.support.structured import NESTED_SCHEMA, json_schema_format, text_of
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
     streams = [1, 16, 64, 256] if args.gpu else args.streams
     settings = Settings(profile=args.profile, port=0, metrics_port=None)
     started = time.monotonic()
-    engine_kwargs(settings)  # the offline tokenizer, when the profile needs one, before the clock
+    tokenizer_dir(settings)  # the engine's tokenizer copy, written once, before the clock
     server = ServerThread(settings).start(ready_timeout=1800)
     result: dict[str, Any] = {"profile": args.profile, "server_start_s": time.monotonic() - started}
     channel, stub = stub_for(server)

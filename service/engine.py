@@ -91,7 +91,7 @@ class VllmEngine:
         from vllm.v1.engine.async_llm import AsyncLLM
 
         log.info("engine: vLLM %s imported in %.1fs", vllm.__version__, time.monotonic() - started)
-        args = AsyncEngineArgs(**engine_kwargs(settings))
+        args = AsyncEngineArgs(**engine_kwargs(settings), tokenizer=tokenizer_dir(settings))
         # vLLM gives gpt-oss a reasoning parser and, by default, only constrains after the
         # reasoning; our structural tag spans the analysis itself, so constrain from token one.
         args.structured_outputs_config.enable_in_reasoning = True
@@ -164,7 +164,6 @@ def engine_kwargs(settings: Settings) -> dict[str, Any]:
         "model": settings.model,
         "served_model_name": settings.model_id,
         "skip_tokenizer_init": False,
-        "tokenizer": tokenizer_dir(settings),
         "load_format": settings.load_format,
         "dtype": settings.dtype,
         "tensor_parallel_size": settings.tensor_parallel_size,

@@ -45,10 +45,9 @@ class GenerationPlan:
     # n > 1: `choice_plans` splits the plan into one per choice, `choice` its index.
     n: int = 1
     choice: int = 0
-    # Analysis tokens before the answer is forced (service/reasoning_budget.py); None: no cap.
+    # Analysis tokens before the answer is forced, for plans without a grammar
+    # (service/reasoning_budget.py); None: no cap. A grammar carries its own budget.
     reasoning_budget: int | None = None
-    # The grammar of the forced answer (no analysis branch); None: unconstrained.
-    answer_tag: str | None = None
 
     @property
     def engine_request_id(self) -> str:

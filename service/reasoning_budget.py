@@ -2,8 +2,9 @@
 
 Engine-agnostic (vLLM or the scripted engine): the generation loop asks `cut_at` where a step
 crosses the budget, keeps exactly the tokens before it, aborts that engine request and starts
-a second one whose prompt is the prompt + the kept output + the forced `<|end|><|start|>assistant`,
-under the grammar without the analysis branch. The forced tokens are parsed like generated ones
+a second one whose prompt is the prompt + the kept output + the forced `<|end|><|start|>assistant`.
+Only plans without a grammar use it: a grammar counts its analysis tokens itself
+(service/structured_output.py) and then allows only `<|end|>`, within one engine request. The forced tokens are parsed like generated ones
 and count as completion tokens, so the stream and usage read as if the model had stopped there.
 """
 
@@ -42,8 +43,8 @@ class BudgetFeeder:
 
 
 def answer_options(plan: GenerationPlan, completion_tokens: int) -> SamplingOptions | None:
-    """Sampling of the answer request: the tokens left, the grammar without analysis; None: no room."""
+    """Sampling of the answer request: the tokens left; None: no room."""
     left = plan.options.max_tokens - completion_tokens
     if left <= 0:
         return None
-    return dataclasses.replace(plan.options, max_tokens=left, structural_tag=plan.answer_tag)
+    return dataclasses.replace(plan.options, max_tokens=left)

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from service.harmony.render import FUNCTIONS_PREFIX, FunctionTool, ToolChoiceMode
 from service.harmony.tokens import encoding
+from service.schema_support import xgrammar_schema
 
 FormatKind = Literal["json_schema", "json_object", "regex", "grammar"]
 
@@ -32,9 +33,9 @@ CALL = "<|call|>"
 # At most one whitespace character in a row inside JSON: random weights would otherwise emit
 # whitespace runs until max_tokens; real models write compact or singly-spaced JSON anyway.
 MAX_JSON_WHITESPACE = 1
-# Every Harmony special token's text starts with this. Inside free analysis text and JSON strings
-# xgrammar would otherwise accept them as plain text (`<|message|>` is a valid string), and our
-# parser would then see message structure where the grammar sees content.
+# Harmony's special tokens are never text. In the engine's tokenizer their text is NUL-marked
+# (service/engine_tokenizer.py), which no JSON string admits; free text excludes this prefix too,
+# so every special token the grammar allows is a `{"type": "token"}` element.
 SPECIAL_PREFIX = "<|"
 
 
@@ -66,19 +67,11 @@ def tool_call_begin(name: str) -> str:
 
 def json_content(schema: dict[str, Any] | None) -> dict[str, Any]:
     """A JSON content format; None: any JSON object."""
-    content: dict[str, Any] = {
+    return {
         "type": "json_schema",
-        "json_schema": schema if schema is not None else {"type": "object"},
+        "json_schema": xgrammar_schema(schema) if schema is not None else {"type": "object"},
         "max_whitespace_cnt": MAX_JSON_WHITESPACE,
     }
-    # Keep Harmony's control tokens out of JSON strings (our parser would end the message there).
-    # KNOWN GAP: xgrammar drops minLength/maxLength from strings under `excludes`, so a schema that
-    # bounds its strings is enforced without the exclusion (its strings are short anyway).
-    if '"minLength"' not in json.dumps(content["json_schema"]) and '"maxLength"' not in json.dumps(
-        content["json_schema"]
-    ):
-        content["excludes"] = [SPECIAL_PREFIX]
-    return content
 
 
 def format_content(spec: ResponseFormatSpec) -> dict[str, Any]:

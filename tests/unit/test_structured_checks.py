@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -41,13 +42,22 @@ def test_the_plan_renders_the_format_and_constrains_the_answer() -> None:
     )
     prompt = encoding().decode(plan.prompt_token_ids)
     assert "# Response Formats\n\n## ticket\n\n{" in prompt and '"additionalProperties":false' in prompt
-    assert plan.options.structural_tag and plan.answer_tag
-    assert plan.reasoning_budget == SETTINGS.structured_reasoning_budget
+    assert plan.options.structural_tag and plan.reasoning_budget is None
+    # The grammar carries the analysis budget itself: xgrammar counts the tokens.
+    assert _analysis_cap(plan.options.structural_tag) == SETTINGS.structured_reasoning_budget
     # The default leaves the answer at least half of max_tokens.
     small = pb.GenerateRequest(
         messages=USER, response_format=json_schema_format(NESTED_SCHEMA), max_tokens=100
     )
-    assert plan_inline(small, SETTINGS).reasoning_budget == 50
+    small_tag = plan_inline(small, SETTINGS).options.structural_tag
+    assert small_tag is not None and _analysis_cap(small_tag) == 50
+
+
+def _analysis_cap(tag: str) -> int:
+    """The `max_tokens` of the tag's one bounded free-text element (the analysis)."""
+    caps = re.findall(r'"max_tokens":(\d+)', tag)
+    assert len(caps) == 1, tag
+    return int(caps[0])
 
 
 def test_non_strict_schema_is_only_rendered() -> None:

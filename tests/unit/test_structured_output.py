@@ -4,13 +4,14 @@ the rendered messages (a tokenizer-free matcher over the tag's grammar)."""
 from __future__ import annotations
 
 import functools
-import json
+import tempfile
 
 import pytest
 import xgrammar
 from openai_harmony import Message, Role
 
 from service.config import HARMONY_TINY_DIR
+from service.engine_tokenizer import grammar_tokenizer
 from service.errors import ServiceError
 from service.harmony.render import ChatMessage, ChatRequest, FunctionTool, ToolCallRecord, history_messages
 from service.harmony.tokens import encoding
@@ -54,7 +55,8 @@ def test_begin_strings_match_the_renderer() -> None:
 def _compiler() -> xgrammar.GrammarCompiler:
     from transformers import PreTrainedTokenizerFast
 
-    tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(HARMONY_TINY_DIR / "tokenizer.json"))
+    grammar_copy = grammar_tokenizer(HARMONY_TINY_DIR, tempfile.mkdtemp(prefix="grammar-tokenizer."))
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(str(grammar_copy))
     return xgrammar.GrammarCompiler(xgrammar.TokenizerInfo.from_huggingface(tokenizer, vocab_size=201088))
 
 
@@ -152,3 +154,20 @@ def test_compile_check_is_cached_and_names_the_param() -> None:
     with pytest.raises(ServiceError):
         check_compiles(content, "response_format.regex")
     assert compile_cache_info().hits == hits + 1
+
+
+def test_bounded_strings_keep_their_bounds_and_never_hold_a_special_token() -> None:
+    """Excluding `<|` inside the grammar made xgrammar drop minLength/maxLength; the NUL-marked
+    tokenizer keeps control tokens out of strings with the bounds intact."""
+    schema = {"type": "object", "properties": {"s": {"type": "string", "minLength": 2, "maxLength": 12}}}
+    found = constraint_for(ResponseFormatSpec("json_schema", name="x", schema=schema), (), "auto", ())
+    assert found is not None
+    tag = found.structural_tag(analysis=False)
+    assert _matches(tag, FINAL_JSON_BEGIN + '{"s":"abc"}<|return|>')
+    assert not _matches(tag, FINAL_JSON_BEGIN + '{"s":"a"}<|return|>')
+    assert not _matches(tag, FINAL_JSON_BEGIN + '{"s":"abcdefghijklm"}<|return|>')
+    for special in ("<|end|>", "<|call|>", "<|message|>"):  # each fits the bound as text
+        assert not _matches(tag, FINAL_JSON_BEGIN + '{"s":"a' + special + '"}<|return|>'), special
+    # xgrammar's own bounded string admits raw control characters: invalid JSON.
+    assert not _matches(tag, FINAL_JSON_BEGIN + '{"s":"a\tb"}<|return|>')
+    assert _matches(tag, FINAL_JSON_BEGIN + '{"s":"é漢字"}<|return|>')  # bounds count characters
