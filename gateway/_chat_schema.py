@@ -2,7 +2,8 @@
 
 Unknown fields are ignored (as vLLM does), because OpenAI-compatible clients routinely send
 vendor extras; fields that would change the answer and that we cannot honour are declared
-here and refused with a 400 in the translation step, never silently dropped.
+here and refused with a 400 in the translation step, never silently dropped. Structured output
+(`response_format`, tools' `strict`) is enforced by the service's constrained decoding.
 """
 
 from __future__ import annotations
@@ -108,8 +109,20 @@ class StreamOptions(_Model):
     include_usage: bool | None = None
 
 
+class JsonSchemaSpec(_Model):
+    """Chat's `response_format.json_schema`; the service checks the name's pattern and the schema."""
+
+    name: str = Field(min_length=1)
+    description: str | None = None
+    # `schema` would shadow BaseModel.schema; the alias keeps the caller's name in error params.
+    json_schema: ToolSchema = Field(alias="schema")
+    # Absent: enforced (see gptoss.formats); false: the schema is only shown to the model.
+    strict: bool | None = None
+
+
 class ResponseFormat(_Model):
     type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonSchemaSpec | None = None
 
 
 class ChatCompletionRequest(_Model):
@@ -135,6 +148,8 @@ class ChatCompletionRequest(_Model):
     stream_options: StreamOptions | None = None
     n: int | None = Field(default=None, ge=1, le=128)
     response_format: ResponseFormat | None = None
+    # Extension (OpenAI SDK: extra_body): most analysis tokens before the answer is forced.
+    max_reasoning_tokens: int | None = Field(default=None, ge=0, le=2**31 - 1)
     logprobs: bool | None = None
     top_logprobs: int | None = Field(default=None, ge=0, le=20)
     logit_bias: dict[str, float] | None = None

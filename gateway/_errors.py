@@ -105,7 +105,23 @@ _STATUS_MAP: dict[grpc.StatusCode, tuple[int, str, str | None]] = {
 }
 
 
-def from_client_error(error: GptossError) -> GatewayError:
+# The service names the response format in chat's shape; a Responses caller sent `text.format`.
+_RESPONSES_FORMAT_PARAMS = (
+    ("response_format.json_schema", "text.format"),
+    ("response_format", "text.format"),
+)
+
+
+def responses_param(param: str | None) -> str | None:
+    """The Responses API's name of a param the service named (`response_format.json_schema.schema`
+    -> `text.format.schema`); other params are spelled the same in both APIs."""
+    for service, responses in _RESPONSES_FORMAT_PARAMS:
+        if param is not None and (param == service or param.startswith(service + ".")):
+            return responses + param[len(service) :]
+    return param
+
+
+def from_client_error(error: GptossError, *, responses_api: bool = False) -> GatewayError:
     """Map a failed call (the client's typed error) to the HTTP error the caller sees.
 
     The service's ErrorInfo reason becomes the OpenAI `code` (so `context_length_exceeded`
@@ -116,6 +132,8 @@ def from_client_error(error: GptossError) -> GatewayError:
     if reason == "invalid_request":
         reason = None  # OpenAI leaves `code` empty for plain validation errors.
     param = error.param or None
+    if responses_api:
+        param = responses_param(param)
     if error.code == grpc.StatusCode.NOT_FOUND and param is None:
         param = "model"
     default_retry = 1 if status in (429, 503) else None

@@ -32,6 +32,7 @@ from gateway._translate_chat import Json
 from gateway._translate_common import new_id
 
 log = logging.getLogger("gateway")
+RESPONSES_ROUTE = "/v1/responses"
 
 
 class _Call:
@@ -73,10 +74,11 @@ class Generation:
         self.keepalive = keepalive
         self.commit_timeout = commit_timeout
 
-    def http_error(self, err: GptossError) -> GatewayError:
-        """The one place a failed call becomes the caller's HTTP error (and is counted)."""
+    def http_error(self, err: GptossError, route: str = "") -> GatewayError:
+        """The one place a failed call becomes the caller's HTTP error (and is counted); the route
+        picks the API's spelling of the param."""
         self.metrics.backend_errors.labels(err.code.name).inc()
-        return from_client_error(err)
+        return from_client_error(err, responses_api=route == RESPONSES_ROUTE)
 
     async def _start(self, options: GenerateOptions, call: CallContext, route: str, *, stream: bool) -> _Call:
         """Start the call; an error the service reports before `commit_timeout` is raised here."""
@@ -101,7 +103,7 @@ class Generation:
         error = first.exception() if first.done() and not first.cancelled() else None
         if isinstance(error, GptossError):
             await running.close()
-            raise self.http_error(error) from None
+            raise self.http_error(error, route) from None
         return running
 
     def _count(self, event: Event) -> None:
@@ -129,7 +131,7 @@ class Generation:
                 self.metrics.disconnects.labels(route).inc()
                 raise GatewayError(499, "client closed the request", code="client_closed_request")
         except GptossError as err:
-            raise self.http_error(err) from None
+            raise self.http_error(err, route) from None
         finally:
             await running.close()
 
@@ -166,7 +168,9 @@ class Generation:
                     raise GatewayError(502, NO_DONE, type="server_error")
                 ended = None
             except Exception as exc:
-                error = self.http_error(exc) if isinstance(exc, GptossError) else _as_gateway_error(exc)
+                error = (
+                    self.http_error(exc, route) if isinstance(exc, GptossError) else _as_gateway_error(exc)
+                )
                 self.metrics.stream_errors.labels(route).inc()
                 ended = error
                 yield _error_frame(error, named)

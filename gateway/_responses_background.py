@@ -15,14 +15,14 @@ from gptoss import GenerateOptions, GptossError
 from gateway import _sse
 from gateway._errors import GatewayError, internal_error
 from gateway._finish import NO_DONE
-from gateway._generate import Generation
+from gateway._generate import RESPONSES_ROUTE, Generation
 from gateway._middleware import CallContext
 from gateway._responses_events import ResponsesStream
 from gateway.store import TERMINAL, Store, StoreUnavailable
 
 log = logging.getLogger("gateway")
 Json = dict[str, Any]
-ROUTE = "/v1/responses"
+ROUTE = RESPONSES_ROUTE
 
 
 def output_of(response: Json) -> list[Json]:
@@ -93,7 +93,7 @@ class Background:
             await _quietly(self.store.responses.finish(failure(machine, stopped)))
             raise
         except GptossError as exc:
-            error = self.generation.http_error(exc)
+            error = self.generation.http_error(exc, ROUTE)
         except GatewayError as exc:
             error = exc
         except StoreUnavailable:

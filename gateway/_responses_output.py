@@ -42,6 +42,20 @@ def _tool_json(tool: FunctionTool) -> Json:
     }
 
 
+def _format_json(req: ResponsesRequest) -> Json:
+    """The echoed `text.format` (stored with the response, as OpenAI keeps it): what was enforced."""
+    fmt = req.text.format if req.text is not None else None
+    if fmt is None or fmt.type != "json_schema":
+        return {"type": fmt.type if fmt is not None else "text"}
+    return {
+        "type": "json_schema",
+        "name": fmt.name,
+        "description": fmt.description,
+        "schema": fmt.json_schema,
+        "strict": fmt.strict is not False,
+    }
+
+
 @dataclass
 class Item:
     """An output item (under construction while streaming)."""
@@ -116,7 +130,7 @@ def response_object(
         "store": stored,
         "temperature": req.temperature,
         "top_p": req.top_p,
-        "text": {"format": {"type": "text"}},
+        "text": {"format": _format_json(req)},
         "tool_choice": choice if isinstance(choice, str) else choice.model_dump(),
         "tools": [_tool_json(t) for t in req.tools or []],
         "truncation": "disabled",

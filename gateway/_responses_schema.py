@@ -100,7 +100,14 @@ class ReasoningConfig(_Model):
 
 
 class TextFormat(_Model):
+    """`text.format`: the Responses API's flat json_schema shape (name and schema beside `type`)."""
+
     type: Literal["text", "json_object", "json_schema"]
+    name: str | None = Field(default=None, min_length=1)
+    description: str | None = None
+    # `schema` would shadow BaseModel.schema; the alias keeps the caller's name in error params.
+    json_schema: ToolSchema | None = Field(default=None, alias="schema")
+    strict: bool | None = None
 
 
 class TextConfig(_Model):
@@ -122,6 +129,8 @@ class ResponsesRequest(_Model):
     stream: bool | None = False
     metadata: dict[str, str] | None = None
     text: TextConfig | None = None
+    # Extension (OpenAI SDK: extra_body): most analysis tokens before the answer is forced.
+    max_reasoning_tokens: int | None = Field(default=None, ge=0, le=2**31 - 1)
     truncation: Literal["auto", "disabled"] | None = None
     top_logprobs: int | None = Field(default=None, ge=0, le=20)
     include: list[str] | None = None

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, Response
 
 from gateway import _translate_responses
 from gateway._errors import GatewayError, invalid_request
-from gateway._generate import Generation
+from gateway._generate import RESPONSES_ROUTE, Generation
 from gateway._middleware import CallContext
 from gateway._responses_background import Background, failure, output_of
 from gateway._responses_events import ResponsesStream
@@ -23,7 +23,7 @@ from gateway._translate_common import new_id
 from gateway.store import NotFound, NotReady, Store, StoreUnavailable
 
 log = logging.getLogger("gateway")
-ROUTE = "/v1/responses"
+ROUTE = RESPONSES_ROUTE
 
 
 def owner_of(request: Request) -> str:

@@ -7,6 +7,7 @@ used to reach the catch-all handler as a 500. A schema over these caps is a 400 
 from __future__ import annotations
 
 import json
+import sys
 from typing import Annotated
 
 from pydantic import BeforeValidator
@@ -16,6 +17,8 @@ from pydantic_core import PydanticCustomError
 MAX_SCHEMA_DEPTH = 24
 # Bytes of one schema as compact JSON.
 MAX_SCHEMA_BYTES = 256 * 1024
+# The largest integer a double holds without overflowing.
+_MAX_DOUBLE_INT = int(sys.float_info.max)
 
 
 def schema_depth(value: object, limit: int) -> int:
@@ -37,6 +40,21 @@ def schema_depth(value: object, limit: int) -> int:
     return deepest
 
 
+def _out_of_range_number(value: object) -> bool:
+    """Whether an integer is too large for a double (protobuf's Struct holds numbers as doubles;
+    converting one raised OverflowError, a 500). Walked without recursion, after the depth cap."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, int) and not isinstance(node, bool) and abs(node) > _MAX_DOUBLE_INT:
+            return True
+    return False
+
+
 def check_schema(schema: object) -> object:
     """Refuse schemas over the caps, and values JSON (and so protobuf) cannot carry; runs before
     pydantic's own (recursive) validation, so any depth is refused quickly."""
@@ -56,6 +74,8 @@ def check_schema(schema: object) -> object:
         raise PydanticCustomError(
             "schema_too_large", "the schema is larger than {limit} bytes", {"limit": MAX_SCHEMA_BYTES}
         )
+    if _out_of_range_number(schema):
+        raise PydanticCustomError("schema_number_range", "the schema holds a number too large for a double")
     return schema
 
 

@@ -25,17 +25,29 @@ Json = dict[str, object]
 
 def _refuse_unsupported(req: ChatCompletionRequest) -> None:
     """Parameters we cannot honour are a clear 400, never silently ignored."""
-    if req.response_format is not None and req.response_format.type != "text":
-        raise invalid_request(
-            f"response_format {req.response_format.type!r} is not supported: this service has no structured output",
-            "response_format",
-        )
     if req.top_logprobs and not req.logprobs:
         raise invalid_request("top_logprobs needs logprobs: true", "top_logprobs")
     if req.functions is not None or req.function_call is not None:
         raise invalid_request("legacy `functions`/`function_call` are not supported; use tools", "functions")
     if req.stream_options is not None and not req.stream:
         raise invalid_request("stream_options is only allowed with stream: true", "stream_options")
+
+
+def response_format(req: ChatCompletionRequest) -> common.FormatDict | None:
+    """`response_format` for the client (None: plain text); the service checks and enforces it."""
+    fmt = req.response_format
+    if fmt is None or fmt.type == "text":
+        return None
+    if fmt.type == "json_object":
+        return {"type": "json_object"}
+    spec = fmt.json_schema
+    if spec is None:
+        raise invalid_request(
+            "Missing required parameter: 'response_format.json_schema'.", "response_format.json_schema"
+        )
+    return common.json_schema_format(
+        spec.name, spec.description, spec.json_schema, spec.strict, "response_format.json_schema"
+    )
 
 
 def logit_bias_ids(bias: dict[str, float] | None) -> dict[int, float] | None:
@@ -96,7 +108,7 @@ def to_generate_options(req: ChatCompletionRequest) -> GenerateOptions:
     options = GenerateOptions(
         messages=_messages(req),
         tools=[
-            common.tool(t.function.name, t.function.description, t.function.parameters)
+            common.tool(t.function.name, t.function.description, t.function.parameters, t.function.strict)
             for t in req.tools or []
         ],
         reasoning_effort=req.reasoning_effort,
@@ -116,6 +128,8 @@ def to_generate_options(req: ChatCompletionRequest) -> GenerateOptions:
         logit_bias=logit_bias_ids(req.logit_bias),
         n=req.n,
         top_logprobs=req.top_logprobs if req.logprobs else None,
+        response_format=response_format(req),
+        max_reasoning_tokens=req.max_reasoning_tokens,
     )
     return options
 

@@ -18,6 +18,7 @@ from gateway._errors import invalid_request
 MessageDict = dict[str, object]
 ToolDict = dict[str, object]
 ToolChoiceOption = str | dict[str, str]
+FormatDict = dict[str, object]  # what gptoss.formats.build_response_format reads
 
 
 class TextPart(Protocol):
@@ -31,9 +32,12 @@ def new_id(prefix: str) -> str:
     return f"{prefix}{uuid.uuid4().hex}"
 
 
-def tool(name: str, description: str | None, parameters: Mapping[str, object] | None) -> ToolDict:
-    """A tool as the client builds it; the schema's depth, size and JSON were checked by pydantic."""
-    out: ToolDict = {"name": name, "description": description or ""}
+def tool(
+    name: str, description: str | None, parameters: Mapping[str, object] | None, strict: bool | None
+) -> ToolDict:
+    """A tool as the client builds it; the schema's depth, size and JSON were checked by pydantic.
+    `strict` (absent: false, as OpenAI's chat API) constrains the arguments whenever it is called."""
+    out: ToolDict = {"name": name, "description": description or "", "strict": bool(strict)}
     if parameters is not None:
         out["parameters"] = dict(parameters)
     return out
@@ -44,6 +48,25 @@ def tool_choice(choice: str | None, function_name: str | None) -> ToolChoiceOpti
     if function_name is not None:
         return {"name": function_name}
     return choice
+
+
+def json_schema_format(
+    name: str | None,
+    description: str | None,
+    schema: Mapping[str, object] | None,
+    strict: bool | None,
+    param: str,
+) -> FormatDict:
+    """A json_schema response format in gptoss.formats' shape; `param` prefixes the missing field's name.
+    strict absent means enforced: an OpenAI client asking for a schema wants it followed."""
+    if name is None:
+        raise invalid_request(f"Missing required parameter: '{param}.name'.", f"{param}.name")
+    if schema is None:
+        raise invalid_request(f"Missing required parameter: '{param}.schema'.", f"{param}.schema")
+    spec: dict[str, object] = {"name": name, "schema": dict(schema), "strict": strict is not False}
+    if description:
+        spec["description"] = description
+    return {"type": "json_schema", "json_schema": spec}
 
 
 def check_text(value: object, param: str) -> None:

@@ -20,11 +20,6 @@ _INPUT_PARTS = ("input_text", "output_text", "text", "refusal")
 
 
 def _refuse_unsupported(req: ResponsesRequest) -> None:
-    if req.text is not None and req.text.format is not None and req.text.format.type != "text":
-        raise invalid_request(
-            f"text.format {req.text.format.type!r} is not supported: this service has no structured output",
-            "text.format",
-        )
     if req.truncation == "auto":
         raise invalid_request("truncation 'auto' is not supported; long inputs are refused", "truncation")
     for index, value in enumerate(req.include or ()):
@@ -34,6 +29,16 @@ def _refuse_unsupported(req: ResponsesRequest) -> None:
             )
     common.check_text(req.metadata, "metadata")
     common.check_text(req.user, "user")
+
+
+def text_format(req: ResponsesRequest) -> common.FormatDict | None:
+    """`text.format` (the flat json_schema shape) for the client; None: plain text."""
+    fmt = req.text.format if req.text is not None else None
+    if fmt is None or fmt.type == "text":
+        return None
+    if fmt.type == "json_object":
+        return {"type": "json_object"}
+    return common.json_schema_format(fmt.name, fmt.description, fmt.json_schema, fmt.strict, "text.format")
 
 
 def _messages(req: ResponsesRequest) -> list[common.MessageDict]:
@@ -126,7 +131,7 @@ def to_generate_options(req: ResponsesRequest) -> GenerateOptions:
         raise invalid_request("input must contain at least one item", "input")
     return GenerateOptions(
         messages=messages,
-        tools=[common.tool(t.name, t.description, t.parameters) for t in req.tools or []],
+        tools=[common.tool(t.name, t.description, t.parameters, t.strict) for t in req.tools or []],
         reasoning_effort=req.reasoning.effort if req.reasoning is not None else None,
         tool_choice=common.tool_choice(req.tool_choice if isinstance(req.tool_choice, str) else None, named),
         max_tokens=req.max_output_tokens,
@@ -136,4 +141,6 @@ def to_generate_options(req: ResponsesRequest) -> GenerateOptions:
         model=req.model,
         logprobs=wants_logprobs(req),
         top_logprobs=req.top_logprobs if wants_logprobs(req) else None,
+        response_format=text_format(req),
+        max_reasoning_tokens=req.max_reasoning_tokens,
     )

@@ -94,6 +94,12 @@ class Settings(BaseSettings):
     enable_prefix_caching: bool = Field(True, description="reuse KV cache of shared prompt prefixes")
     stream_interval: int = Field(1, ge=1, description="engine steps coalesced per streamed delta")
     seed: int = Field(0, description="engine random seed (requests may set their own)")
+    tokenizer: str = Field(
+        "", description="tokenizer dir or hub id; empty = the model's, else offline o200k_harmony"
+    )
+    tokenizer_cache_dir: str = Field(
+        "~/.cache/gptoss/tokenizers", description="where the offline o200k_harmony tokenizer is written"
+    )
     engine_env: dict[str, str] = Field(
         default_factory=dict, description="environment set for the engine before it starts (JSON object)"
     )
@@ -148,6 +154,11 @@ class Settings(BaseSettings):
     # Harmony
     default_reasoning_effort: Literal["low", "medium", "high"] = Field(
         "medium", description="reasoning effort of requests that do not set one"
+    )
+    structured_reasoning_budget: int = Field(
+        1024,
+        ge=0,
+        description="analysis tokens before a structured answer is forced (max_reasoning_tokens unset)",
     )
     render_workers: int = Field(
         0, ge=0, description="processes that render long chat prompts off the event loop; 0 = render inline"

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from service.config import Settings
+from service.engine_tokenizer import tokenizer_dir
 from service.sampling import SamplingOptions as SamplingOptions  # re-exported: the engine interface
 from service.sampling import TokenLogprobs
 
@@ -71,7 +72,8 @@ class Engine(Protocol):
 
 
 class VllmEngine:
-    """vLLM's `AsyncLLM` with `skip_tokenizer_init=True`: Harmony stays in our hands."""
+    """vLLM's `AsyncLLM` with a tokenizer (xgrammar needs the vocabulary), yet token ids in and
+    `detokenize=False` out: Harmony rendering and parsing stay in our hands."""
 
     def __init__(self, llm: AsyncLLM, version: str) -> None:
         self._llm = llm
@@ -89,7 +91,13 @@ class VllmEngine:
         from vllm.v1.engine.async_llm import AsyncLLM
 
         log.info("engine: vLLM %s imported in %.1fs", vllm.__version__, time.monotonic() - started)
-        args = AsyncEngineArgs(**engine_kwargs(settings))
+        args = AsyncEngineArgs(**engine_kwargs(settings), tokenizer=tokenizer_dir(settings))
+        # vLLM gives gpt-oss a reasoning parser and, by default, only constrains after the
+        # reasoning; our structural tag spans the analysis itself, so constrain from token one.
+        args.structured_outputs_config.enable_in_reasoning = True
+        # Our tags use xgrammar's token elements (Harmony headers by id); "auto" may pick
+        # llguidance, which only knows the older trigger format.
+        args.structured_outputs_config.backend = "xgrammar"
 
         def build() -> AsyncLLM:
             return AsyncLLM.from_engine_args(args, stat_loggers=[_stat_logger_factory()])
@@ -140,12 +148,22 @@ class VllmEngine:
         await asyncio.to_thread(self._llm.shutdown)
 
 
+async def close_quietly(stream: AsyncIterator[EngineStep]) -> None:
+    """Close an engine stream left early; the abort that follows is what frees the engine."""
+    aclose = getattr(stream, "aclose", None)
+    if aclose is not None:
+        try:
+            await aclose()
+        except Exception:  # the engine is being torn down; abort below is what matters
+            log.debug("closing engine stream failed", exc_info=True)
+
+
 def engine_kwargs(settings: Settings) -> dict[str, Any]:
     """AsyncEngineArgs for a profile; only options both vLLM versions accept."""
     kwargs: dict[str, Any] = {
         "model": settings.model,
         "served_model_name": settings.model_id,
-        "skip_tokenizer_init": True,
+        "skip_tokenizer_init": False,
         "load_format": settings.load_format,
         "dtype": settings.dtype,
         "tensor_parallel_size": settings.tensor_parallel_size,
@@ -185,6 +203,10 @@ def _sampling_params(options: SamplingOptions) -> Any:
         extra["prompt_logprobs"] = options.prompt_logprobs
     if options.logit_bias:
         extra["logit_bias"] = dict(options.logit_bias)
+    if options.structural_tag is not None:
+        from vllm.sampling_params import StructuredOutputsParams
+
+        extra["structured_outputs"] = StructuredOutputsParams(structural_tag=options.structural_tag)
     return SamplingParams(
         max_tokens=options.max_tokens,
         stop_token_ids=list(options.stop_token_ids),

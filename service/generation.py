@@ -6,6 +6,7 @@ on every early exit (cancel, deadline, stop string), and the trace spans of the 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -15,11 +16,13 @@ from gptoss.v1 import inference_pb2 as pb
 from opentelemetry import trace
 
 from service import harmony, metrics, tracing
-from service.engine import EngineDeadError, EngineStep
+from service.engine import EngineDeadError, EngineStep, close_quietly
 from service.errors import unavailable
 from service.harmony import tokens as harmony_tokens
 from service.lifecycle import ServiceState
 from service.planner import GenerationPlan
+from service.reasoning_budget import ANSWER_REQUEST_SUFFIX, FORCED_ANSWER, BudgetFeeder, answer_options
+from service.sampling import TokenLogprobs
 from service.stop_strings import StopStringMatcher
 from service.token_logprobs import HeldContentLogprobs, RawLogprobs, StepLogprobs, raw_token_logprob
 from service.token_stop_strings import TokenStopMatcher
@@ -56,28 +59,51 @@ class GenerationStream:
         self._first_token_at: float | None = None
         self._last_token_at: float | None = None
         self._completion_tokens = 0
+        self._output: list[int] = []
+        budget = plan.reasoning_budget
+        self._budget = BudgetFeeder(self._parser, budget) if budget is not None and not plan.raw else None
+        self._budget_events: list[harmony.Event] | None = None
+        self._cut = False
+        self._answering = False
 
     async def run(self) -> AsyncIterator[pb.GenerateResponse]:
         plan = self._plan
         engine = self._state.admitted_engine()
         last: EngineStep | None = None
-        stream = engine.generate(plan.engine_request_id, plan.prompt_token_ids, plan.options)
+        request_id, prompt, options = plan.engine_request_id, plan.prompt_token_ids, plan.options
+        stream = engine.generate(request_id, prompt, options)
         engine_span = tracing.tracer().start_span("engine.generate", context=self._span_context)
         try:
-            async for step in stream:
-                last = step
-                self._count(step)
-                for response in self._responses(step):
-                    yield response
-                if self._stop.matched or self._token_stop.matched:
+            while True:
+                async for step in stream:
+                    last = self._within_budget(step)
+                    self._count(last)
+                    for response in self._responses(last):
+                        yield response
+                    if self._stop.matched or self._token_stop.matched or self._cut:
+                        break
+                if not self._cut or self._answering:
                     break
+                # The budget is spent: end this engine request, force the answer (reasoning_budget.py).
+                await close_quietly(stream)
+                await engine.abort(request_id)
+                for response in self._forced(FORCED_ANSWER):
+                    yield response
+                answer = answer_options(plan, self._completion_tokens)
+                if answer is None:
+                    last = EngineStep([], True, "length")
+                    break
+                self._answering, self._cut = True, False
+                request_id = plan.engine_request_id + ANSWER_REQUEST_SUFFIX
+                last, prompt = None, [*plan.prompt_token_ids, *self._output]
+                stream = engine.generate(request_id, prompt, answer)
         except EngineDeadError as exc:
             self._state.admitted_engine()  # flips the phase to DEAD and raises UNAVAILABLE
             raise unavailable(f"engine failed: {exc}", "ENGINE_DEAD") from exc
         finally:
-            if last is None or not last.finished:
-                await _close_quietly(stream)
-                await engine.abort(plan.engine_request_id)
+            if last is None or not last.finished or self._cut:
+                await close_quietly(stream)
+                await engine.abort(request_id)
             engine_span.set_attribute("gptoss.completion_tokens", self._completion_tokens)
             engine_span.end()
             self._record_parse_span()
@@ -85,12 +111,31 @@ class GenerationStream:
             yield response
         yield self._done(last)
 
+    def _within_budget(self, step: EngineStep) -> EngineStep:
+        """The step's tokens up to the reasoning budget (all of them when none is hit)."""
+        if self._budget is None or self._answering:
+            return step
+        self._budget_events, kept = self._budget.feed(step.token_ids)
+        if kept == len(step.token_ids):
+            return step
+        self._cut = True
+        logprobs = step.logprobs[:kept] if step.logprobs is not None else None
+        return dataclasses.replace(step, token_ids=step.token_ids[:kept], logprobs=logprobs, finished=False)
+
+    def _forced(self, tokens: tuple[int, ...]) -> list[pb.GenerateResponse]:
+        """Forced tokens go through the parser like generated ones and count as completion tokens."""
+        logprobs = tuple(TokenLogprobs(t, 0.0) for t in tokens) if self._logprobs else None
+        step = EngineStep(token_ids=list(tokens), logprobs=logprobs)
+        self._count(step)
+        return self._responses(step)
+
     def _count(self, step: EngineStep) -> None:
         if step.token_ids:
             now = time.monotonic()
             self._first_token_at = self._first_token_at or now
             self._last_token_at = now
             self._completion_tokens += len(step.token_ids)
+            self._output.extend(step.token_ids)
             if self._logged_tokens is not None:
                 self._logged_tokens.extend(step.token_ids)
 
@@ -103,7 +148,8 @@ class GenerationStream:
         if self._logprobs:
             self._step_logprobs.step(step.logprobs, len(step.token_ids))
         started = time.perf_counter_ns()
-        responses = self._to_proto(self._parser.feed(step.token_ids))
+        events, self._budget_events = self._budget_events, None
+        responses = self._to_proto(events if events is not None else self._parser.feed(step.token_ids))
         self._parse_ns += time.perf_counter_ns() - started
         return responses
 
@@ -176,11 +222,12 @@ class GenerationStream:
             return pb.FINISH_REASON_CANCELLED
         if last.finish_reason == "length":
             return pb.FINISH_REASON_LENGTH
-        if (
-            not self._plan.raw
-            and last.stop_token_id == harmony_tokens.CALL
-            and self._parser.tool_calls_completed
-        ):
+        # Under a grammar the turn may also end with <|return|> (vLLM adds the eos token to the
+        # grammar's stop tokens); a completed call is still what the turn was.
+        ends_call = last.stop_token_id == harmony_tokens.CALL or (
+            self._plan.options.structural_tag is not None and last.stop_token_id == harmony_tokens.RETURN
+        )
+        if not self._plan.raw and ends_call and self._parser.tool_calls_completed:
             return pb.FINISH_REASON_TOOL_CALLS
         return pb.FINISH_REASON_STOP
 
@@ -219,7 +266,7 @@ class GenerationStream:
             reasoning_tokens=self._parser.reasoning_tokens,
             cached_tokens=last.num_cached_tokens if last is not None else 0,
         )
-        _observe(usage, timings, finish, self._completion_tokens)
+        metrics.observe_done(usage, timings, finish, self._completion_tokens)
         problems = "" if self._plan.raw else "; ".join(self._parser.problems)
         self._log_done(finish, usage, now)
         done = pb.Done(
@@ -237,27 +284,6 @@ def _prompt_logprobs(step: EngineStep) -> list[pb.GenerateResponse]:
         return []
     tokens = [raw_token_logprob(entry) for entry in step.prompt_logprobs]
     return [pb.GenerateResponse(prompt_logprobs=pb.PromptLogprobs(tokens=tokens))]
-
-
-def _observe(usage: pb.Usage, timings: pb.Timings, finish: pb.FinishReason, tokens: int) -> None:
-    for kind in ("prompt_tokens", "completion_tokens", "reasoning_tokens", "cached_tokens"):
-        metrics.TOKENS.labels(kind.removesuffix("_tokens")).inc(getattr(usage, kind))
-    metrics.FINISH.labels(pb.FinishReason.Name(finish).removeprefix("FINISH_REASON_").lower()).inc()
-    if timings.HasField("time_to_first_token"):
-        metrics.TTFT.observe(timings.time_to_first_token.ToNanoseconds() / 1e9)
-    if timings.HasField("queue_wait"):
-        metrics.QUEUE_WAIT.observe(timings.queue_wait.ToNanoseconds() / 1e9)
-    if timings.HasField("decode_time") and tokens > 1:
-        metrics.ITL.observe(timings.decode_time.ToNanoseconds() / 1e9 / (tokens - 1))
-
-
-async def _close_quietly(stream: AsyncIterator[EngineStep]) -> None:
-    aclose = getattr(stream, "aclose", None)
-    if aclose is not None:
-        try:
-            await aclose()
-        except Exception:  # the engine is being torn down; abort below is what matters
-            log.debug("closing engine stream failed", exc_info=True)
 
 
 def _duration(seconds: float) -> Duration:

@@ -5,6 +5,7 @@ vLLM's own `vllm:` metrics live in the same default registry, so they are export
 
 from __future__ import annotations
 
+from gptoss.v1 import inference_pb2 as pb
 from prometheus_client import Counter, Gauge, Histogram, Info, start_http_server
 
 from service.lifecycle import ServiceState
@@ -46,3 +47,16 @@ def serve_metrics(host: str, port: int) -> int:
     """Start the Prometheus HTTP endpoint; returns the bound port."""
     server, _thread = start_http_server(port, addr=host)
     return int(server.server_port)
+
+
+def observe_done(usage: pb.Usage, timings: pb.Timings, finish: pb.FinishReason, tokens: int) -> None:
+    """One finished stream: its tokens, finish reason and latencies."""
+    for kind in ("prompt_tokens", "completion_tokens", "reasoning_tokens", "cached_tokens"):
+        TOKENS.labels(kind.removesuffix("_tokens")).inc(getattr(usage, kind))
+    FINISH.labels(pb.FinishReason.Name(finish).removeprefix("FINISH_REASON_").lower()).inc()
+    if timings.HasField("time_to_first_token"):
+        TTFT.observe(timings.time_to_first_token.ToNanoseconds() / 1e9)
+    if timings.HasField("queue_wait"):
+        QUEUE_WAIT.observe(timings.queue_wait.ToNanoseconds() / 1e9)
+    if timings.HasField("decode_time") and tokens > 1:
+        ITL.observe(timings.decode_time.ToNanoseconds() / 1e9 / (tokens - 1))

@@ -18,13 +18,15 @@ from dataclasses import dataclass
 from gptoss.contract import REQUEST_ID_METADATA
 from gptoss.v1 import inference_pb2 as pb
 
-from service import validation
+from service import structured_checks, validation
 from service.auth import Metadata
 from service.config import Settings
 from service.errors import render_failed
-from service.harmony import RenderError, render_prompt
+from service.harmony import ChatRequest, RenderError
+from service.harmony.response_formats import render_with_formats
 from service.prompt_renderer import PromptRenderer
 from service.sampling import SamplingOptions
+from service.structured_output import ResponseFormatSpec
 
 # Above this many request bytes, even the proto -> chat conversion (schemas: MessageToDict) runs
 # in a thread, so it interleaves with the event loop instead of stalling it.
@@ -43,6 +45,9 @@ class GenerationPlan:
     # n > 1: `choice_plans` splits the plan into one per choice, `choice` its index.
     n: int = 1
     choice: int = 0
+    # Analysis tokens before the answer is forced, for plans without a grammar
+    # (service/reasoning_budget.py); None: no cap. A grammar carries its own budget.
+    reasoning_budget: int | None = None
 
     @property
     def engine_request_id(self) -> str:
@@ -97,21 +102,61 @@ class RequestPlanner:
         self, request: pb.GenerateRequest, request_id: str, caller: str
     ) -> GenerationPlan:
         stop, options = self._checks(request, self.ignore_eos_allowed(caller))
-        raw = bool(request.prompt_token_ids)
-        prompt = validation.raw_prompt(request.prompt_token_ids) if raw else await self._render(request)
-        return self._plan(request, request_id, prompt, stop, options)
+        if request.prompt_token_ids:
+            structured_checks.response_format(
+                request.response_format, self._settings.max_tools_bytes, raw=True
+            )
+            structured_checks.reasoning_budget(request, False, 0, self._settings.max_model_len)
+            prompt = validation.raw_prompt(request.prompt_token_ids)
+            return self._plan(request, request_id, prompt, stop, options)
+        prompt, chat, spec = await self._render(request)
+        plan = self._plan(request, request_id, prompt, stop, options)
+        return self._constrained(plan, request, chat, spec)
+
+    def _raw_prompt(self, request: pb.GenerateRequest) -> list[int]:
+        """Raw token ids; structured output needs Harmony, so raw requests refuse its fields."""
+        structured_checks.response_format(request.response_format, self._settings.max_tools_bytes, raw=True)
+        structured_checks.reasoning_budget(request, False, 0, self._settings.max_model_len)
+        return validation.raw_prompt(request.prompt_token_ids)
+
+    def _constrained(
+        self,
+        plan: GenerationPlan,
+        request: pb.GenerateRequest,
+        chat: ChatRequest,
+        spec: ResponseFormatSpec | None,
+    ) -> GenerationPlan:
+        """The grammar and the reasoning budget of a chat plan (service/structured_output.py)."""
+        found = structured_checks.constraint(request, chat, spec)
+        settings = self._settings
+        budget = structured_checks.reasoning_budget(
+            request,
+            found is not None,
+            settings.structured_reasoning_budget,
+            settings.max_model_len,
+            plan.options.max_tokens,
+        )
+        if found is None:
+            return dataclasses.replace(plan, reasoning_budget=budget)
+        # Under a grammar the budget is the grammar's own (xgrammar counts the analysis tokens and
+        # then allows only `<|end|>`): one engine request, nothing to cut and continue.
+        tag = found.structural_tag(analysis=budget != 0, max_analysis_tokens=budget or None)
+        return dataclasses.replace(plan, options=dataclasses.replace(plan.options, structural_tag=tag))
 
     def plan_inline(self, request: pb.GenerateRequest) -> GenerationPlan:
         """The same plan, rendered on the calling thread, ignore_eos allowed: for tools that build
         requests in-process (bench/workload.py), never for RPCs."""
         stop, options = self._checks(request, ignore_eos_allowed=True)
         if request.prompt_token_ids:
-            prompt = validation.raw_prompt(request.prompt_token_ids)
+            prompt = self._raw_prompt(request)
         else:
+            chat, spec = validation.chat_and_format(request, self._settings, self._date())
             try:
-                prompt = render_prompt(validation.chat_request(request, self._settings, self._date()))
+                prompt = render_with_formats(chat, spec.prompt_section if spec else "")
             except RenderError as exc:
                 raise render_failed(exc) from exc
+            plan = self._plan(request, request.request_id or "inline", prompt, stop, options)
+            return self._constrained(plan, request, chat, spec)
         return self._plan(request, request.request_id or "inline", prompt, stop, options)
 
     def _checks(
@@ -119,7 +164,6 @@ class RequestPlanner:
     ) -> tuple[tuple[str, ...], SamplingOptions]:
         """The cheap checks, before any render; the budget (max_tokens) waits for the prompt."""
         validation.check_target(request, self._settings)
-        validation.refuse_structured_output(request)
         stop = validation.stop_strings(request.stop)
         return stop, validation.sampling(request, 1, ignore_eos_allowed)
 
@@ -144,21 +188,23 @@ class RequestPlanner:
         )
 
     async def count_tokens(self, request: pb.CountTokensRequest) -> int:
-        validation.refuse_structured_output(request)
-        return len(await self._render(request))
+        return len((await self._render(request))[0])
 
     def _date(self) -> str | None:
         return self._today().isoformat() if self._settings.include_conversation_date else None
 
-    async def _render(self, request: pb.GenerateRequest | pb.CountTokensRequest) -> list[int]:
+    async def _render(
+        self, request: pb.GenerateRequest | pb.CountTokensRequest
+    ) -> tuple[list[int], ChatRequest, ResponseFormatSpec | None]:
         size = request.ByteSize()  # messages and tools, schemas included; a C walk, cheap
         settings, date = self._settings, self._date()
         if size > CONVERT_IN_THREAD_ABOVE_BYTES:
-            chat = await asyncio.to_thread(validation.chat_request, request, settings, date)
+            chat, spec = await asyncio.to_thread(validation.chat_and_format, request, settings, date)
         else:
-            chat = validation.chat_request(request, settings, date)
+            chat, spec = validation.chat_and_format(request, settings, date)
         try:
-            return await self._renderer.render(chat, size)
+            section = spec.prompt_section if spec is not None else ""
+            return await self._renderer.render(chat, size, section), chat, spec
         except RenderError as exc:
             raise render_failed(exc) from exc
 

@@ -19,6 +19,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from service.harmony import ChatMessage, ChatRequest, render_prompt
+from service.harmony.response_formats import render_with_formats
 
 log = logging.getLogger(__name__)
 
@@ -62,20 +63,24 @@ class PromptRenderer:
             self._inline_below_chars,
         )
 
-    async def render(self, chat: ChatRequest, size: int | None = None) -> list[int]:
+    async def render(
+        self, chat: ChatRequest, size: int | None = None, response_formats: str = ""
+    ) -> list[int]:
         """Token ids for `chat`; raises `RenderError` like `render_prompt`.
 
         `size`: the input size when the caller knows it cheaply (the request's serialized bytes);
-        else it is estimated from `chat`, tools included.
+        else it is estimated from `chat`, tools included. `response_formats`: Harmony's
+        "# Response Formats" section for the developer message ("" = none).
         """
         if self._pool is None or (size if size is not None else input_size(chat)) < self._inline_below_chars:
-            return render_prompt(chat)
+            return render_with_formats(chat, response_formats)
+        loop = asyncio.get_running_loop()
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._pool, render_prompt, chat)
+            return await loop.run_in_executor(self._pool, render_with_formats, chat, response_formats)
         except BrokenProcessPool:
             # A worker died (OOM killer, signal): replace the pool; this request renders here.
             self._restart()
-            return render_prompt(chat)
+            return render_with_formats(chat, response_formats)
 
     def close(self) -> None:
         if self._pool is not None:

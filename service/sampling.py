@@ -23,6 +23,8 @@ class SamplingOptions:
     logprobs: int | None = None
     logit_bias: tuple[tuple[int, float], ...] = ()
     prompt_logprobs: int | None = None
+    # An xgrammar structural tag (JSON) the output must match (service/structured_output.py).
+    structural_tag: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from gptoss.v1 import inference_pb2, inference_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from service import health, metrics
+from service import health, metrics, structured_checks
 from service.auth import ApiKeyInterceptor, ApiKeys
 from service.config import Settings
 from service.decode_guard import MalformedRequestGuard
@@ -133,7 +133,10 @@ class GrpcService:
         started = time.monotonic()
         try:
             await self.renderer.start()
+            # xgrammar's import takes seconds: pay it beside the engine start, not in a request.
+            checks = asyncio.create_task(asyncio.to_thread(structured_checks.warm_up))
             engine = await self._engine_factory(self.settings)
+            await checks
             self.state.engine = engine
             self.state.engine_version = str(getattr(engine, "version", ""))
             metrics.BUILD.info(

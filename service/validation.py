@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from gptoss.limits import (
     LOGIT_BIAS_LIMIT,
@@ -22,15 +21,14 @@ from gptoss.limits import (
 )
 from gptoss.v1 import inference_pb2 as pb
 
+from service import structured_checks
 from service.config import Settings
 from service.errors import context_length_exceeded, invalid_argument, model_not_found
 from service.harmony import ASSISTANT_STOP_TOKENS, ChatMessage, ChatRequest, ToolCallRecord
 from service.harmony.render import ChatRole, Effort, ToolChoiceMode
 from service.sampling import SamplingOptions
+from service.structured_output import ResponseFormatSpec
 from service.tool_checks import TOOL_NAME, check_tools
-
-if TYPE_CHECKING:
-    pass
 
 VOCAB_SIZE = 201088  # o200k_harmony, including Harmony's special tokens
 _PRINTABLE = re.compile(PRINTABLE_ASCII_PATTERN)
@@ -76,6 +74,13 @@ def chat_request(
     request: pb.GenerateRequest | pb.CountTokensRequest, settings: Settings, date: str | None
 ) -> ChatRequest:
     """The chat to render; `date` is the conversation date (None: leave it out of the prompt)."""
+    return chat_and_format(request, settings, date)[0]
+
+
+def chat_and_format(
+    request: pb.GenerateRequest | pb.CountTokensRequest, settings: Settings, date: str | None
+) -> tuple[ChatRequest, ResponseFormatSpec | None]:
+    """The chat and the checked response format (its `prompt_section` goes into the prompt)."""
     messages, effort, tool_choice = request.messages, request.reasoning_effort, request.tool_choice
     if not messages:
         raise invalid_argument("messages must not be empty", "messages")
@@ -96,7 +101,8 @@ def chat_request(
         raise invalid_argument(
             f"tool_choice names unknown function {tool_choice.function_name!r}", "tool_choice"
         )
-    return ChatRequest(
+    spec = structured_checks.response_format(request.response_format, settings.max_tools_bytes, raw=False)
+    chat = ChatRequest(
         messages=[_message(message, i) for i, message in enumerate(messages)],
         tools=function_tools,
         reasoning_effort=_EFFORTS.get(effort, settings.default_reasoning_effort),
@@ -104,6 +110,7 @@ def chat_request(
         tool_choice_function=tool_choice.function_name,
         conversation_date=date,
     )
+    return chat, spec
 
 
 def _message(message: pb.Message, index: int) -> ChatMessage:
@@ -276,16 +283,3 @@ def stop_strings(stop: Sequence[str]) -> tuple[str, ...]:
         raise invalid_argument("stop strings must not be empty", "stop")
     return tuple(stop)
 
-
-def refuse_structured_output(request: pb.GenerateRequest | pb.CountTokensRequest) -> None:
-    """The contract has the structured-output fields (issue 13); until constrained decoding lands,
-    a request that sets them is refused, never silently run unconstrained."""
-    if request.HasField("response_format"):
-        raise invalid_argument(
-            "response_format is not supported yet: this server has no constrained decoding", "response_format"
-        )
-    if isinstance(request, pb.GenerateRequest) and request.HasField("max_reasoning_tokens"):
-        raise invalid_argument("max_reasoning_tokens is not supported yet", "max_reasoning_tokens")
-    for index, tool in enumerate(request.tools):
-        if tool.strict:
-            raise invalid_argument("strict tools are not supported yet", f"tools[{index}].strict")

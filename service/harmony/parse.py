@@ -135,6 +135,11 @@ class HarmonyStreamParser:
     def tool_calls_completed(self) -> int:
         return self._completed_tool_calls
 
+    @property
+    def in_analysis(self) -> bool:
+        """Inside an analysis message's content: the reasoning budget counts these tokens."""
+        return self._message is not None and self._message.channel == "analysis"
+
     def feed(self, token_ids: list[int]) -> list[Event]:
         """Consume new tokens; return the events they complete, coalesced."""
         events: list[Event] = []

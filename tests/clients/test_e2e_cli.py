@@ -172,3 +172,31 @@ def test_chat_shows_tool_calls(scripted_server: Callable[..., ServerThread], tmp
     assert (
         "type get_weather = (_: {" in prompt and "Weather in Paris?" in prompt
     )  # --tools reached the renderer
+
+
+@pytest.mark.engine
+def test_chat_json_schema_answers_valid_json(live_server: ServerThread, tmp_path: Path) -> None:
+    """--json-schema through the real server: sampled at temperature 1.0, the grammar alone makes
+    the answer valid; --max-reasoning-tokens keeps the analysis short."""
+    schema = {
+        "type": "object",
+        "properties": {
+            "city": {"enum": ["Paris", "Oslo"]},
+            "rank": {"type": "integer", "minimum": 1, "maximum": 9},
+        },
+        "required": ["city", "rank"],
+        "additionalProperties": False,
+    }
+    path = tmp_path / "city.json"
+    path.write_text(json.dumps(schema))
+    options = ["--json-schema", str(path), "--max-reasoning-tokens", "32", "--temperature", "1.0"]
+    result = gptoss(
+        "chat", "--target", live_server.target, "--json", *options, "--max-tokens", "300", "A city?"
+    )
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["finish_reason"] == "stop", data
+    answer = json.loads(data["content"])
+    assert (
+        answer["city"] in ("Paris", "Oslo") and 1 <= answer["rank"] <= 9 and set(answer) == {"city", "rank"}
+    )

@@ -57,7 +57,11 @@ def test_bad_tool_schema(client: openai.OpenAI, model_id: str) -> None:
         ({"frequency_penalty": 3}, "frequency_penalty"),
         ({"n": 129}, "n"),
         ({"logit_bias": {"999999": 1}}, "logit_bias"),
-        ({"response_format": {"type": "json_object"}}, "response_format"),
+        (
+            {"response_format": {"type": "json_schema", "json_schema": {"name": "x"}}},
+            "response_format.json_schema.schema",
+        ),
+        ({"extra_body": {"max_reasoning_tokens": -1}}, "max_reasoning_tokens"),
         ({"stop": ["a", ""]}, "stop"),
         # Checked by the service only (the gateway translates and passes its INVALID_ARGUMENT on):
         ({"stop": [str(i) for i in range(17)]}, "stop"),

@@ -49,6 +49,7 @@ class ScriptedEngine:
         self.running: set[str] = set()
         self.aborted: list[str] = []
         self.prompts: list[list[int]] = []
+        self.options: list[SamplingOptions] = []
         self.requests = 0
         self._errored = False
 
@@ -65,6 +66,7 @@ class ScriptedEngine:
     ) -> AsyncIterator[EngineStep]:
         self.requests += 1
         self.prompts.append(list(prompt_token_ids))
+        self.options.append(options)
         self.running.add(request_id)
         produced = 0
         try:

@@ -9,6 +9,7 @@ import pytest
 
 from service.config import HARMONY_TINY_DIR, PROFILES, TINY_MODEL_DIR, Settings, load_settings
 from service.engine import engine_kwargs
+from service.engine_tokenizer import grammar_tokenizer, tokenizer_dir
 
 
 def test_cpu_tiny_profile_serves_the_trained_model() -> None:
@@ -16,14 +17,22 @@ def test_cpu_tiny_profile_serves_the_trained_model() -> None:
     kwargs = engine_kwargs(settings)
     assert kwargs["model"] == str(HARMONY_TINY_DIR)
     assert kwargs["load_format"] == "auto" and kwargs["dtype"] == "float32"
-    assert kwargs["skip_tokenizer_init"] is True
+    # xgrammar needs the vocabulary: the grammar copy of the trained model's own tokenizer.json.
+    assert kwargs["skip_tokenizer_init"] is False
+    assert tokenizer_dir(settings) == str(grammar_tokenizer(HARMONY_TINY_DIR, settings.tokenizer_cache_dir))
     assert settings.model_id == "gpt-oss-tiny"
     assert settings.include_conversation_date is False  # it was trained without a date line
 
 
-def test_cpu_tiny_random_profile() -> None:
-    settings = Settings(profile="cpu-tiny-random")
+def test_cpu_tiny_random_profile(tmp_path: Path) -> None:
+    settings = Settings(profile="cpu-tiny-random", tokenizer_cache_dir=str(tmp_path))
     kwargs = engine_kwargs(settings)
+    # A dummy-weight config dir has no tokenizer: the offline one is generated into the cache,
+    # and the engine loads its grammar copy.
+    engine_tokenizer = tokenizer_dir(settings)
+    assert (tmp_path / "o200k_harmony" / "tokenizer.json").exists()
+    assert engine_tokenizer == str(grammar_tokenizer(tmp_path / "o200k_harmony", str(tmp_path)))
+    assert tokenizer_dir(settings) == engine_tokenizer  # the second start reuses it
     assert kwargs["model"] == str(TINY_MODEL_DIR) and (TINY_MODEL_DIR / "config.json").exists()
     assert kwargs["load_format"] == "dummy" and kwargs["dtype"] == "float32"
     assert settings.model_id == "gpt-oss-tiny" and settings.include_conversation_date is True
@@ -71,6 +80,7 @@ def test_unknown_profile_and_setting_are_rejected() -> None:
         Settings(max_model_lenn=5)  # type: ignore[call-arg]
 
 
-def test_every_profile_builds() -> None:
+def test_every_profile_builds(tmp_path: Path) -> None:
     for name in PROFILES:
-        assert engine_kwargs(Settings(profile=name))["skip_tokenizer_init"] is True  # type: ignore[arg-type]
+        settings = Settings(profile=name, tokenizer_cache_dir=str(tmp_path))  # type: ignore[arg-type]
+        assert engine_kwargs(settings)["skip_tokenizer_init"] is False

@@ -5,6 +5,10 @@
         result = client.complete(messages=[{"role": "user", "content": "Hi"}], max_tokens=64)
         print(result.content, result.usage)
 
+        # Structured output: the answer is JSON valid under the schema (a dict or a pydantic model).
+        fmt = json_schema("city", {"type": "object", "properties": {"name": {"type": "string"}}})
+        result = client.complete(messages=[...], response_format=fmt, max_reasoning_tokens=256)
+
 Generated stubs live in `gptoss.v1` (inference_pb2, inference_pb2_grpc).
 """
 
@@ -52,6 +56,7 @@ from gptoss.events import (
     TopLogprob,
     Usage,
 )
+from gptoss.formats import ResponseFormatLike, build_response_format, json_object, json_schema
 from gptoss.info import ModelInfo, ServingStatus, TokenCount
 from gptoss.result import (
     ChoicesBuilder,
@@ -95,6 +100,7 @@ __all__ = [
     "PromptLogprobs",
     "ReasoningDelta",
     "RequestCancelledError",
+    "ResponseFormatLike",
     "RetryPolicy",
     "ServerError",
     "ServingStatus",
@@ -112,8 +118,11 @@ __all__ = [
     "Usage",
     "build_count_tokens_request",
     "build_generate_request",
+    "build_response_format",
     "decode_status_details",
     "from_rpc_error",
+    "json_object",
+    "json_schema",
     "total_usage",
     "unsent_arguments",
 ]

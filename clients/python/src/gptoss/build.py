@@ -10,6 +10,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypedDict
 
+from gptoss.formats import ResponseFormatLike, build_response_format
 from gptoss.v1 import inference_pb2 as pb
 
 MessageLike = Mapping[str, Any] | Any  # a dict or a gptoss.v1.Message
@@ -43,6 +44,8 @@ class CountTokensOptions(TypedDict, total=False):
     tools: Iterable[ToolLike] | None
     reasoning_effort: str | int | None
     tool_choice: ToolChoiceLike | None
+    # Structured output (gptoss.formats): also rendered into the prompt, so CountTokens takes it.
+    response_format: ResponseFormatLike | None
 
 
 class GenerateOptions(CountTokensOptions, total=False):
@@ -65,6 +68,8 @@ class GenerateOptions(CountTokensOptions, total=False):
     n: int | None
     logit_bias: Mapping[int, float] | None
     prompt_logprobs: int | None
+    # Cap on analysis tokens before the answer is forced; 0: no analysis; None: the server's default.
+    max_reasoning_tokens: int | None
 
 
 # Sampling fields copied verbatim when not None.
@@ -80,6 +85,7 @@ _SCALAR_FIELDS = (
     "top_logprobs",
     "n",
     "prompt_logprobs",
+    "max_reasoning_tokens",
 )
 
 
@@ -139,12 +145,18 @@ def build_tool(raw: ToolLike) -> Any:
     name = source.get("name")
     if not isinstance(name, str) or not name:
         raise ValueError("tool needs a non-empty 'name'")
-    tool = pb.Tool(name=name, description=str(source.get("description") or ""))
+    strict = source.get("strict")
+    if strict is not None and not isinstance(strict, bool):
+        raise ValueError(f"tool {name!r}: 'strict' must be a boolean")
+    tool = pb.Tool(name=name, description=str(source.get("description") or ""), strict=bool(strict))
     parameters = source.get("parameters")
     if parameters is not None:
         if not isinstance(parameters, Mapping):
             raise ValueError(f"tool {name!r}: 'parameters' must be a JSON schema object")
-        tool.parameters.update(dict(parameters))
+        try:
+            tool.parameters.update(dict(parameters))
+        except OverflowError as exc:  # protobuf's Struct holds numbers as doubles
+            raise ValueError(f"tool {name!r}: a number in 'parameters' is too large ({exc})") from None
     return tool
 
 
@@ -178,6 +190,7 @@ def _conversation(
     tools: Iterable[ToolLike] | None,
     reasoning_effort: str | int | None,
     tool_choice: ToolChoiceLike | None,
+    response_format: ResponseFormatLike | None,
 ) -> dict[str, Any]:
     fields: dict[str, Any] = {
         "messages": [build_message(m) for m in messages or ()],
@@ -186,6 +199,9 @@ def _conversation(
     }
     if tool_choice is not None:
         fields["tool_choice"] = build_tool_choice(tool_choice)
+    fmt = build_response_format(response_format)
+    if fmt is not None:
+        fields["response_format"] = fmt
     return fields
 
 
@@ -195,6 +211,7 @@ def build_generate_request(
     tools: Iterable[ToolLike] | None = None,
     reasoning_effort: str | int | None = None,
     tool_choice: ToolChoiceLike | None = None,
+    response_format: ResponseFormatLike | None = None,
     stop: str | Sequence[str] | None = None,
     request_id: str | None = None,
     prompt_token_ids: Sequence[int] | None = None,
@@ -211,7 +228,7 @@ def build_generate_request(
     if messages is None and prompt_token_ids is None:
         raise ValueError("pass messages (or prompt_token_ids for raw mode)")
     request = pb.GenerateRequest(
-        **_conversation(messages, tools, reasoning_effort, tool_choice),
+        **_conversation(messages, tools, reasoning_effort, tool_choice, response_format),
         prompt_token_ids=list(prompt_token_ids or ()),
         stop=[stop] if isinstance(stop, str) else list(stop or ()),
         request_id=request_id or "",
@@ -233,8 +250,11 @@ def build_count_tokens_request(
     tools: Iterable[ToolLike] | None = None,
     reasoning_effort: str | int | None = None,
     tool_choice: ToolChoiceLike | None = None,
+    response_format: ResponseFormatLike | None = None,
 ) -> Any:
-    return pb.CountTokensRequest(**_conversation(messages, tools, reasoning_effort, tool_choice))
+    return pb.CountTokensRequest(
+        **_conversation(messages, tools, reasoning_effort, tool_choice, response_format)
+    )
 
 
 def resolve_generate_request(request: Any | None, request_id: str | None, options: Mapping[str, Any]) -> Any:
@@ -259,11 +279,14 @@ def resolve_count_tokens_request(request: Any | None, options: Mapping[str, Any]
         if isinstance(request, pb.CountTokensRequest):
             return request
         if isinstance(request, pb.GenerateRequest):
-            return pb.CountTokensRequest(
+            count = pb.CountTokensRequest(
                 messages=request.messages,
                 tools=request.tools,
                 reasoning_effort=request.reasoning_effort,
                 tool_choice=request.tool_choice,
             )
+            if request.HasField("response_format"):
+                count.response_format.CopyFrom(request.response_format)
+            return count
         raise TypeError(f"request must be a gptoss.v1.CountTokensRequest, not {type(request).__name__}")
     return build_count_tokens_request(**options)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from gptoss.cli.commands import COMMANDS, Io, UsageError, make_client
+from gptoss.cli.commands import COMMANDS, Io, make_client
 from gptoss.cli.exit_codes import ExitCode, exit_code_for
 from gptoss.cli.explain import explain_error
+from gptoss.cli.inputs import UsageError
 from gptoss.cli.parser import build_parser
 from gptoss.errors import (
     AuthenticationError,

@@ -9,11 +9,11 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TextIO
 
 from gptoss.build import build_tool
 from gptoss.cli.exit_codes import ExitCode
+from gptoss.cli.inputs import UsageError, read_file, read_json, response_format
 from gptoss.cli.render import ChatPrinter, Style, color_enabled, completion_json
 from gptoss.client import Client
 from gptoss.connection import TlsConfig
@@ -23,10 +23,6 @@ from gptoss.info import ServingStatus
 from gptoss.result import Completion, CompletionBuilder
 
 UNARY_TIMEOUT_S = 30.0
-
-
-class UsageError(Exception):
-    """A bad argument found after parsing (missing file, empty stdin): exit code 2."""
 
 
 @dataclass
@@ -39,15 +35,6 @@ class Io:
     read_line: Callable[[str], str] = field(default=input)
 
 
-def _read_file(path: str | None, flag: str) -> bytes | None:
-    if path is None:
-        return None
-    try:
-        return Path(path).read_bytes()
-    except OSError as exc:
-        raise UsageError(f"{flag}: cannot read {path}: {exc.strerror or exc}") from None
-
-
 def make_client(args: argparse.Namespace) -> Client:
     """A Client from the connection flags; TLS when any TLS flag is given."""
     if bool(args.cert) != bool(args.key):
@@ -55,9 +42,9 @@ def make_client(args: argparse.Namespace) -> Client:
     tls: TlsConfig | None = None
     if args.tls or args.ca_cert or args.cert or args.server_name:
         tls = TlsConfig(
-            root_certificates=_read_file(args.ca_cert, "--ca-cert"),
-            client_certificate=_read_file(args.cert, "--cert"),
-            client_key=_read_file(args.key, "--key"),
+            root_certificates=read_file(args.ca_cert, "--ca-cert"),
+            client_certificate=read_file(args.cert, "--cert"),
+            client_key=read_file(args.key, "--key"),
             server_name_override=args.server_name,
         )
     return Client(args.target, api_key=args.api_key, tls=tls, timeout=args.timeout)
@@ -82,13 +69,9 @@ def _prompt(args: argparse.Namespace, io: Io) -> str | None:
 
 
 def _tools(args: argparse.Namespace) -> list[Any] | None:
-    raw = _read_file(args.tools, "--tools")
-    if raw is None:
+    if args.tools is None:
         return None
-    try:
-        data = json.loads(raw)
-    except ValueError as exc:
-        raise UsageError(f"--tools: {args.tools} is not JSON: {exc}") from None
+    data = read_json(args.tools, "--tools")
     if isinstance(data, dict) and "tools" in data:
         data = data["tools"]
     if not isinstance(data, list):
@@ -110,7 +93,11 @@ def _preamble(args: argparse.Namespace) -> list[dict[str, str]]:
 
 def _conversation_options(args: argparse.Namespace) -> dict[str, Any]:
     """Keyword options shared by chat and count-tokens (messages excluded); ValueError → usage."""
-    return {"tools": _tools(args), "reasoning_effort": args.reasoning_effort}
+    return {
+        "tools": _tools(args),
+        "reasoning_effort": args.reasoning_effort,
+        "response_format": response_format(args),
+    }
 
 
 def _chat_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -122,6 +109,7 @@ def _chat_options(args: argparse.Namespace) -> dict[str, Any]:
         "seed": args.seed,
         "stop": args.stop,
         "model": args.model,
+        "max_reasoning_tokens": args.max_reasoning_tokens,
     }
 
 

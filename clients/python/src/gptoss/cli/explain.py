@@ -10,8 +10,9 @@ import argparse
 import base64
 import binascii
 
-from gptoss.cli.commands import Io, UsageError, print_record
+from gptoss.cli.commands import Io, print_record
 from gptoss.cli.exit_codes import STATUS_EXIT_CODES, ExitCode
+from gptoss.cli.inputs import UsageError
 from gptoss.contract import STATUS_DETAILS_KEY
 from gptoss.errors import decode_status_details
 

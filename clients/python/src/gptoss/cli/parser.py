@@ -22,6 +22,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
 def _non_negative_float(text: str) -> float:
     try:
         value = float(text)
@@ -100,6 +110,16 @@ def _conversation_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--tools", metavar="JSON_FILE", help="JSON list of function tools (OpenAI or gptoss shape)"
     )
+    fmt = parser.add_mutually_exclusive_group()
+    fmt.add_argument(
+        "--json-schema",
+        metavar="FILE",
+        help="answer with JSON valid under the schema in FILE (enforced while decoding)",
+    )
+    fmt.add_argument("--json-object", action="store_true", help="answer with any JSON object")
+    parser.add_argument(
+        "--schema-name", metavar="NAME", help="the --json-schema format's name (default: the file's stem)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
 
 
@@ -146,6 +166,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--model", help="model id; the server answers NOT_FOUND (exit 9) for one it does not serve"
     )
     chat.add_argument("--request-id", help="sent as request_id and x-request-id (for the server's logs)")
+    chat.add_argument(
+        "--max-reasoning-tokens",
+        type=_non_negative_int,
+        metavar="N",
+        help="most analysis tokens before the answer is forced; 0: none (default: the server's)",
+    )
     chat.add_argument("--hide-reasoning", action="store_true", help="do not print the reasoning")
 
     models = _subcommand(commands, "models", "show the served model and its limits")

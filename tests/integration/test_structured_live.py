@@ -1,0 +1,95 @@
+"""Structured output on the real cpu-tiny engine at temperature 1.0: the grammar, not the model,
+guarantees valid JSON and enforced tool calls (issue 13)."""
+
+from __future__ import annotations
+
+import concurrent.futures
+
+import grpc
+import pytest
+from gptoss.v1 import inference_pb2 as pb
+from gptoss.v1 import inference_pb2_grpc
+
+from tests.conftest import wait_until
+from tests.integration.test_generate_live import assert_well_formed, error_info
+from tests.support.server_thread import ServerThread
+from tests.support.structured import (
+    NESTED_SCHEMA,
+    json_schema_format,
+)
+
+ASK = [pb.Message(role=pb.ROLE_USER, content="File a ticket for the broken printer.")]
+
+
+def _many(
+    stub: inference_pb2_grpc.InferenceServiceStub, request: pb.GenerateRequest, count: int = 50
+) -> list[list[pb.GenerateResponse]]:
+    def one(seed: int) -> list[pb.GenerateResponse]:
+        seeded = pb.GenerateRequest()
+        seeded.CopyFrom(request)
+        seeded.seed = seed
+        return list(stub.Generate(seeded, timeout=300))
+
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        return list(pool.map(one, range(count)))
+
+
+@pytest.mark.engine
+def test_cancel_mid_grammar_aborts_the_engine_request(
+    stub: inference_pb2_grpc.InferenceServiceStub, live_server: ServerThread
+) -> None:
+    request = pb.GenerateRequest(
+        messages=ASK,
+        response_format=json_schema_format({"type": "object"}),
+        max_tokens=2000,
+        max_reasoning_tokens=0,
+    )
+    call = stub.Generate(request, timeout=300)
+    next(iter(call))
+    call.cancel()
+    engine = live_server.engine
+    assert engine is not None
+    assert wait_until(lambda: engine.num_unfinished_requests() == 0, timeout=30)
+
+
+@pytest.mark.engine
+@pytest.mark.parametrize(
+    ("fmt", "param", "words"),
+    [
+        (
+            json_schema_format({"type": "object", "properties": {"a": {"type": 7}}}),
+            "response_format.json_schema.schema",
+            "not a valid JSON schema",
+        ),
+        (
+            json_schema_format({"type": "object"}, name="bad name!"),
+            "response_format.json_schema.name",
+            "name",
+        ),
+        (pb.ResponseFormat(regex="("), "response_format.regex", "xgrammar cannot compile"),
+        (
+            pb.ResponseFormat(grammar="root ::= undefined_rule"),
+            "response_format.grammar",
+            "xgrammar cannot compile",
+        ),
+    ],
+)
+def test_bad_formats_are_invalid_argument(
+    stub: inference_pb2_grpc.InferenceServiceStub, fmt: pb.ResponseFormat, param: str, words: str
+) -> None:
+    with pytest.raises(grpc.RpcError) as caught:
+        list(stub.Generate(pb.GenerateRequest(messages=ASK, response_format=fmt), timeout=60))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error_info(caught.value).metadata["param"] == param
+    assert words in (caught.value.details() or "")
+
+
+@pytest.mark.engine
+def test_count_tokens_counts_the_response_format(stub: inference_pb2_grpc.InferenceServiceStub) -> None:
+    plain = stub.CountTokens(pb.CountTokensRequest(messages=ASK)).prompt_tokens
+    fmt = json_schema_format(NESTED_SCHEMA)
+    counted = stub.CountTokens(pb.CountTokensRequest(messages=ASK, response_format=fmt)).prompt_tokens
+    done = assert_well_formed(
+        list(stub.Generate(pb.GenerateRequest(messages=ASK, response_format=fmt, max_tokens=1), timeout=60))
+    )
+    assert counted > plain + 20 and done.usage.prompt_tokens == counted
