@@ -31,51 +31,70 @@ from tests.support.structured import NESTED_SCHEMA, json_schema_format, text_of
 ASK = [pb.Message(role=pb.ROLE_USER, content="File a ticket for the broken printer, as JSON.")]
 
 
-def _one(stub: Any, fmt: pb.ResponseFormat | None, max_tokens: int, seed: int) -> dict[str, Any]:
+# One long string: random weights rarely close it, so requests run to max_tokens, with or without
+# the grammar (unbounded: a maxLength of 100000 compiles to a repetition that costs ~3 ms a step); with the same prompt (strict=False renders the schema, constrains nothing)
+# the two arms differ only in the grammar's per-step cost.
+LONG_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"text": {"type": "string"}},
+    "required": ["text"],
+}
+ARMS: dict[str, tuple[pb.ResponseFormat | None, dict[str, Any] | None]] = {
+    "free": (None, None),  # no format at all
+    "long-rendered": (json_schema_format(LONG_SCHEMA, "note", strict=False), None),
+    "long-enforced": (json_schema_format(LONG_SCHEMA, "note"), None),
+    "nested": (json_schema_format(NESTED_SCHEMA), NESTED_SCHEMA),  # short answers, all validated
+}
+
+
+def _one(
+    stub: Any, fmt: pb.ResponseFormat | None, max_tokens: int, seed: int, schema: dict[str, Any] | None = None
+) -> dict[str, Any]:
     request = pb.GenerateRequest(messages=ASK, max_tokens=max_tokens, temperature=1.0, seed=seed)
     if fmt is not None:
         request.response_format.CopyFrom(fmt)
-        request.max_reasoning_tokens = 64
-    started = time.monotonic()
-    first: float | None = None
-    responses = []
-    for response in stub.Generate(request, timeout=600):
-        if first is None and not response.HasField("done"):
-            first = time.monotonic()
-        responses.append(response)
+        if fmt.json_schema.strict:
+            request.max_reasoning_tokens = 64
+    responses = list(stub.Generate(request, timeout=600))
     done = responses[-1].done
     valid = None
-    if fmt is not None:
+    if schema is not None:
         try:
-            jsonschema.validate(json.loads(text_of(responses, "content")), NESTED_SCHEMA)
+            jsonschema.validate(json.loads(text_of(responses, "content")), schema)
             valid = True
         except (ValueError, jsonschema.ValidationError):
             valid = False
     return {
-        "ttft_s": (first or time.monotonic()) - started,
-        "total_s": time.monotonic() - started,
+        # The server's clock: random weights without a schema stream no event before Done.
+        "ttft_s": done.timings.time_to_first_token.ToTimedelta().total_seconds(),
+        "decode_s": done.timings.decode_time.ToTimedelta().total_seconds(),
+        "total_s": done.timings.total.ToTimedelta().total_seconds(),
         "tokens": done.usage.completion_tokens,
         "valid": valid,
     }
 
 
-def _point(
-    stub: Any, streams: int, fmt: pb.ResponseFormat | None, per_stream: int, max_tokens: int
-) -> dict[str, Any]:
+def _point(stub: Any, streams: int, arm: str, per_stream: int, max_tokens: int) -> dict[str, Any]:
+    fmt, schema = ARMS[arm]
     count = streams * per_stream
     started = time.monotonic()
     with concurrent.futures.ThreadPoolExecutor(streams) as pool:
-        rows = list(pool.map(lambda i: _one(stub, fmt, max_tokens, i), range(count)))
+        rows = list(pool.map(lambda i: _one(stub, fmt, max_tokens, i, schema), range(count)))
     wall = time.monotonic() - started
     tokens = sum(r["tokens"] for r in rows)
     return {
         "streams": streams,
-        "schema": fmt is not None,
+        "arm": arm,
         "requests": count,
         "output_tok_s": tokens / wall,
         "ttft_p50_s": statistics.median(r["ttft_s"] for r in rows),
+        # Per-stream decode speed after the first token: the grammar's per-step cost, whatever the
+        # answer's length (a bounded JSON answer is shorter than max_tokens of free text).
+        "decode_tok_s_per_stream_p50": statistics.median(
+            (r["tokens"] - 1) / r["decode_s"] for r in rows if r["tokens"] > 1 and r["decode_s"] > 0
+        ),
         "mean_tokens": tokens / count,
-        "valid": None if fmt is None else sum(bool(r["valid"]) for r in rows),
+        "valid": None if schema is None else sum(bool(r["valid"]) for r in rows),
     }
 
 
@@ -84,8 +103,15 @@ def _compile_cost(stub: Any) -> dict[str, float]:
     fresh = {**NESTED_SCHEMA, "description": f"fresh {time.time_ns()}"}
     fmt = json_schema_format(fresh)
     first = _one(stub, fmt, 8, 0)["total_s"]
-    again = statistics.median(_one(stub, fmt, 8, 0)["total_s"] for _ in range(3))
+    again = statistics.median(_one(stub, fmt, 8, seed)["total_s"] for seed in range(3))
     return {"first_request_s": first, "repeated_request_s": again}
+
+
+def _value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -97,10 +123,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--gpu", action="store_true", help="stream counts 1 16 64 256")
     parser.add_argument("--per-stream", type=int, default=2, help="requests per stream at each point")
     parser.add_argument("--max-tokens", type=int, default=256)
+    parser.add_argument("--arms", nargs="+", choices=sorted(ARMS), default=list(ARMS))
     parser.add_argument("--out", type=Path)
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="a setting (JSON value)"
+    )
     args = parser.parse_args(argv)
     streams = [1, 16, 64, 256] if args.gpu else args.streams
-    settings = Settings(profile=args.profile, port=0, metrics_port=None)
+    overrides = {key: _value(value) for key, value in (item.split("=", 1) for item in args.set)}
+    settings = Settings(profile=args.profile, port=0, metrics_port=None, **overrides)
     started = time.monotonic()
     tokenizer_dir(settings)  # the engine's tokenizer copy, written once, before the clock
     server = ServerThread(settings).start(ready_timeout=1800)
@@ -109,9 +140,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         _one(stub, None, 4, 0)
         result["compile"] = _compile_cost(stub)
-        fmt = json_schema_format(NESTED_SCHEMA)
         result["points"] = [
-            _point(stub, n, f, args.per_stream, args.max_tokens) for n in streams for f in (None, fmt)
+            _point(stub, n, arm, args.per_stream, args.max_tokens) for n in streams for arm in args.arms
         ]
     finally:
         channel.close()

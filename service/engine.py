@@ -92,12 +92,9 @@ class VllmEngine:
 
         log.info("engine: vLLM %s imported in %.1fs", vllm.__version__, time.monotonic() - started)
         args = AsyncEngineArgs(**engine_kwargs(settings), tokenizer=tokenizer_dir(settings))
-        # vLLM gives gpt-oss a reasoning parser and, by default, only constrains after the
-        # reasoning; our structural tag spans the analysis itself, so constrain from token one.
-        args.structured_outputs_config.enable_in_reasoning = True
-        # Our tags use xgrammar's token elements (Harmony headers by id); "auto" may pick
-        # llguidance, which only knows the older trigger format.
-        args.structured_outputs_config.backend = "xgrammar"
+        from service import vllm_structured  # registers our reasoning parser in this process
+
+        vllm_structured.configure(args.structured_outputs_config)
 
         def build() -> AsyncLLM:
             return AsyncLLM.from_engine_args(args, stat_loggers=[_stat_logger_factory()])
@@ -129,7 +126,7 @@ class VllmEngine:
                     token_ids=list(completion.token_ids),
                     finished=output.finished,
                     finish_reason=completion.finish_reason,
-                    stop_token_id=completion.stop_reason if isinstance(completion.stop_reason, int) else None,
+                    stop_token_id=_stop_token(completion),
                     num_cached_tokens=output.num_cached_tokens or 0,
                     timings=_timings(output.metrics) if output.finished else None,
                     logprobs=_logprobs(completion, options.logprobs),
@@ -156,6 +153,16 @@ async def close_quietly(stream: AsyncIterator[EngineStep]) -> None:
             await aclose()
         except Exception:  # the engine is being torn down; abort below is what matters
             log.debug("closing engine stream failed", exc_info=True)
+
+
+def _stop_token(completion: Any) -> int | None:
+    """The token that ended the turn: a stop token id is the stop reason; the eos token (gpt-oss:
+    `<|return|>`) leaves the reason None but is the step's last token."""
+    if isinstance(completion.stop_reason, int):
+        return int(completion.stop_reason)
+    if completion.finish_reason == "stop" and completion.stop_reason is None and completion.token_ids:
+        return int(completion.token_ids[-1])
+    return None
 
 
 def engine_kwargs(settings: Settings) -> dict[str, Any]:

@@ -35,7 +35,10 @@ RECIPE = "nul-marked-specials-1"
 
 def tokenizer_dir(settings: Settings) -> str:
     """The directory the engine loads: the grammar copy of the source tokenizer."""
-    return str(grammar_tokenizer(source_tokenizer(settings), settings.tokenizer_cache_dir))
+    source = source_tokenizer(settings)
+    model_config = Path(settings.model).expanduser() / "config.json"
+    config = model_config if model_config.exists() else source / "config.json"
+    return str(grammar_tokenizer(source, settings.tokenizer_cache_dir, config))
 
 
 def source_tokenizer(settings: Settings) -> Path:
@@ -50,7 +53,7 @@ def source_tokenizer(settings: Settings) -> Path:
         raise ValueError(f"tokenizer directory {name} has no tokenizer.json")
     from huggingface_hub import snapshot_download
 
-    return Path(snapshot_download(name, allow_patterns=list(TOKENIZER_FILES)))
+    return Path(snapshot_download(name, allow_patterns=[*TOKENIZER_FILES, "config.json"]))
 
 
 def offline_tokenizer(cache_dir: str) -> Path:
@@ -60,17 +63,21 @@ def offline_tokenizer(cache_dir: str) -> Path:
     return _cached(Path(cache_dir).expanduser() / "o200k_harmony", build_tokenizer)
 
 
-def grammar_tokenizer(source: Path, cache_dir: str) -> Path:
-    """The NUL-marked copy of `source`, keyed by its files' contents."""
+def grammar_tokenizer(source: Path, cache_dir: str, config: Path | None = None) -> Path:
+    """The NUL-marked copy of `source`, keyed by its files' contents. `config`, the model's
+    config.json, goes beside it: vLLM reads a config from the tokenizer directory and, without
+    one, retries with sleeps on every start."""
     digest = hashlib.sha256(RECIPE.encode())
-    for name in TOKENIZER_FILES:
-        if (source / name).exists():
-            digest.update(name.encode() + (source / name).read_bytes())
+    for path in [source / name for name in TOKENIZER_FILES] + ([config] if config else []):
+        if path.exists():
+            digest.update(path.name.encode() + path.read_bytes())
     target = Path(cache_dir).expanduser() / f"grammar-{digest.hexdigest()[:16]}"
-    return _cached(target, lambda out: write_grammar_copy(source, out))
+    return _cached(target, lambda out: write_grammar_copy(source, out, config))
 
 
-def write_grammar_copy(source: Path, out: Path) -> None:
+def write_grammar_copy(source: Path, out: Path, config: Path | None = None) -> None:
+    if config is not None and config.exists():
+        shutil.copyfile(config, out / "config.json")
     tokenizer = json.loads((source / "tokenizer.json").read_text())
     specials = {t["content"] for t in tokenizer["added_tokens"] if t.get("special")}
     for token in tokenizer["added_tokens"]:

@@ -35,7 +35,8 @@ class BudgetFeeder:
         events: list[Event] = []
         parser = self._parser
         for kept, token in enumerate(token_ids):
-            if parser.in_analysis and parser.reasoning_tokens >= self._budget and token != tk.END:
+            # The forced `<|end|>` counts as reasoning too: the text stops one short of the budget.
+            if parser.in_analysis and parser.reasoning_tokens >= self._budget - 1 and token != tk.END:
                 self.spent = True
                 return coalesce(events), kept
             events.extend(parser.feed([token]))

@@ -65,8 +65,9 @@ def xgrammar_schema(schema: Any) -> Any:
         return schema
     node = {key: _rewritten(key, value) for key, value in schema.items()}
     if ("minLength" in node or "maxLength" in node) and "pattern" not in node and "format" not in node:
-        low, high = node.pop("minLength", 0), node.pop("maxLength", "")
-        node["pattern"] = f"^[^\\x00-\\x1f]{{{low},{high}}}$"
+        # protobuf Struct numbers are doubles (16.0); the meta-schema check admits integral ones.
+        low, high = int(node.pop("minLength", 0)), node.pop("maxLength", None)
+        node["pattern"] = f"^[^\\x00-\\x1f]{{{low},{'' if high is None else int(high)}}}$"
     return node
 
 

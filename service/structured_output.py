@@ -4,8 +4,7 @@ vLLM enforces the tag while decoding (token ids in, our Harmony parser out). Eve
 is what `service.harmony.render` (openai_harmony) renders for that message, byte for byte
 (tests/unit/test_structured_output.py renders and compares): a begin string the model was not
 trained on would force it off its distribution (vLLM PR #51020 fixed exactly that bug).
-The analysis branch stays free text; the reasoning budget is enforced by the generation loop
-(`service.reasoning_budget`), which then continues under the tag without the analysis branch.
+The analysis branch stays free text, capped by the reasoning budget inside the grammar itself.
 """
 
 from __future__ import annotations
@@ -155,8 +154,9 @@ class Constraint:
         if analysis:
             free: dict[str, Any] = {"type": "any_text", "excludes": [SPECIAL_PREFIX]}
             if max_analysis_tokens is not None:
-                # The budget lives in the grammar: at the cap only `<|end|>` may follow, then the answer.
-                free["max_tokens"] = max_analysis_tokens
+                # The budget lives in the grammar: at the cap only `<|end|>` may follow, then the
+                # answer. usage.reasoning_tokens counts that `<|end|>` too, so the text gets one less.
+                free["max_tokens"] = max(0, max_analysis_tokens - 1)
             elements.append({"type": "optional", "content": _analysis(free)})
         elements.append(self.answer)
         return _wrap({"type": "sequence", "elements": elements})

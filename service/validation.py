@@ -282,4 +282,3 @@ def stop_strings(stop: Sequence[str]) -> tuple[str, ...]:
     if any(not s for s in stop):
         raise invalid_argument("stop strings must not be empty", "stop")
     return tuple(stop)
-

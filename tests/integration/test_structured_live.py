@@ -4,8 +4,10 @@ guarantees valid JSON and enforced tool calls (issue 13)."""
 from __future__ import annotations
 
 import concurrent.futures
+import json
 
 import grpc
+import jsonschema
 import pytest
 from gptoss.v1 import inference_pb2 as pb
 from gptoss.v1 import inference_pb2_grpc
@@ -15,10 +17,15 @@ from tests.integration.test_generate_live import assert_well_formed, error_info
 from tests.support.server_thread import ServerThread
 from tests.support.structured import (
     NESTED_SCHEMA,
+    TOOL_SCHEMAS,
     json_schema_format,
+    text_of,
+    tools,
 )
 
 ASK = [pb.Message(role=pb.ROLE_USER, content="File a ticket for the broken printer.")]
+# Free analysis first (capped), then the constrained part; bounded schemas fit well within this.
+SAMPLED = {"temperature": 1.0, "max_tokens": 600, "max_reasoning_tokens": 32}
 
 
 def _many(
@@ -32,6 +39,57 @@ def _many(
 
     with concurrent.futures.ThreadPoolExecutor(16) as pool:
         return list(pool.map(one, range(count)))
+
+
+def _kinds(events: list[pb.GenerateResponse]) -> list[str]:
+    """The event kinds in order, each run collapsed: e.g. ['reasoning', 'content', 'done']."""
+    kinds = [str(event.WhichOneof("event")) for event in events]
+    return [kind for i, kind in enumerate(kinds) if i == 0 or kinds[i - 1] != kind]
+
+
+@pytest.mark.engine
+def test_fifty_nested_schema_answers_all_validate(stub: inference_pb2_grpc.InferenceServiceStub) -> None:
+    request = pb.GenerateRequest(messages=ASK, response_format=json_schema_format(NESTED_SCHEMA), **SAMPLED)
+    results = _many(stub, request)
+    reasoned = 0
+    for events in results:
+        done = assert_well_formed(events)
+        assert done.finish_reason == pb.FINISH_REASON_STOP, done
+        jsonschema.validate(json.loads(text_of(events, "content")), NESTED_SCHEMA)
+        # Reasoning, when the model writes some, streams before the constrained answer.
+        assert _kinds(events) in (["content", "done"], ["reasoning", "content", "done"]), _kinds(events)
+        reasoned += _kinds(events)[0] == "reasoning"
+        assert done.usage.reasoning_tokens <= SAMPLED["max_reasoning_tokens"]
+    assert reasoned > 0  # the analysis stays free: the tiny model does reason
+
+
+def _calls(events: list[pb.GenerateResponse]) -> list[pb.ToolCallDone]:
+    return [event.tool_call_done for event in events if event.HasField("tool_call_done")]
+
+
+@pytest.mark.engine
+def test_fifty_required_tool_choices_all_call_a_tool_with_valid_arguments(
+    stub: inference_pb2_grpc.InferenceServiceStub,
+) -> None:
+    choice = pb.ToolChoice(mode=pb.TOOL_CHOICE_MODE_REQUIRED)
+    results = _many(stub, pb.GenerateRequest(messages=ASK, tools=tools(), tool_choice=choice, **SAMPLED))
+    for events in results:
+        done = assert_well_formed(events)
+        assert done.finish_reason == pb.FINISH_REASON_TOOL_CALLS, done
+        (call,) = _calls(events)
+        jsonschema.validate(json.loads(call.arguments), TOOL_SCHEMAS[call.name])
+
+
+@pytest.mark.engine
+def test_named_tool_choice_always_calls_that_tool(stub: inference_pb2_grpc.InferenceServiceStub) -> None:
+    choice = pb.ToolChoice(mode=pb.TOOL_CHOICE_MODE_FUNCTION, function_name="get_time")
+    results = _many(stub, pb.GenerateRequest(messages=ASK, tools=tools(), tool_choice=choice, **SAMPLED), 20)
+    for events in results:
+        done = assert_well_formed(events)
+        assert done.finish_reason == pb.FINISH_REASON_TOOL_CALLS, done
+        (call,) = _calls(events)
+        assert call.name == "get_time"
+        jsonschema.validate(json.loads(call.arguments), TOOL_SCHEMAS["get_time"])
 
 
 @pytest.mark.engine

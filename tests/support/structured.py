@@ -7,18 +7,22 @@ from typing import Any
 from google.protobuf import struct_pb2
 from gptoss.v1 import inference_pb2 as pb
 
+# Every string and array is bounded: inside an unbounded string, random weights (and the tiny
+# model) rarely pick a closing quote, so the JSON would run to max_tokens and end "length".
 NESTED_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
-        "title": {"type": "string"},
+        "title": {"type": "string", "maxLength": 40},
         "status": {"enum": ["open", "closed", "pending"]},
         "priority": {"type": "integer", "minimum": 1, "maximum": 5},
         "items": {
             "type": "array",
+            "minItems": 1,
+            "maxItems": 3,
             "items": {
                 "type": "object",
                 "properties": {
-                    "name": {"type": "string"},
+                    "name": {"type": "string", "minLength": 1, "maxLength": 24},
                     "qty": {"type": "integer", "minimum": 0, "maximum": 99},
                 },
                 "required": ["name", "qty"],
@@ -31,13 +35,13 @@ NESTED_SCHEMA: dict[str, Any] = {
 }
 WEATHER: dict[str, Any] = {
     "type": "object",
-    "properties": {"city": {"type": "string"}, "unit": {"enum": ["c", "f"]}},
+    "properties": {"city": {"type": "string", "maxLength": 24}, "unit": {"enum": ["c", "f"]}},
     "required": ["city", "unit"],
     "additionalProperties": False,
 }
 TIME: dict[str, Any] = {
     "type": "object",
-    "properties": {"zone": {"type": "string"}, "hour24": {"type": "boolean"}},
+    "properties": {"zone": {"type": "string", "maxLength": 24}, "hour24": {"type": "boolean"}},
     "required": ["zone"],
     "additionalProperties": False,
 }

@@ -19,7 +19,9 @@ def test_cpu_tiny_profile_serves_the_trained_model() -> None:
     assert kwargs["load_format"] == "auto" and kwargs["dtype"] == "float32"
     # xgrammar needs the vocabulary: the grammar copy of the trained model's own tokenizer.json.
     assert kwargs["skip_tokenizer_init"] is False
-    assert tokenizer_dir(settings) == str(grammar_tokenizer(HARMONY_TINY_DIR, settings.tokenizer_cache_dir))
+    assert tokenizer_dir(settings) == str(
+        grammar_tokenizer(HARMONY_TINY_DIR, settings.tokenizer_cache_dir, HARMONY_TINY_DIR / "config.json")
+    )
     assert settings.model_id == "gpt-oss-tiny"
     assert settings.include_conversation_date is False  # it was trained without a date line
 
@@ -31,7 +33,9 @@ def test_cpu_tiny_random_profile(tmp_path: Path) -> None:
     # and the engine loads its grammar copy.
     engine_tokenizer = tokenizer_dir(settings)
     assert (tmp_path / "o200k_harmony" / "tokenizer.json").exists()
-    assert engine_tokenizer == str(grammar_tokenizer(tmp_path / "o200k_harmony", str(tmp_path)))
+    assert engine_tokenizer == str(
+        grammar_tokenizer(tmp_path / "o200k_harmony", str(tmp_path), TINY_MODEL_DIR / "config.json")
+    )
     assert tokenizer_dir(settings) == engine_tokenizer  # the second start reuses it
     assert kwargs["model"] == str(TINY_MODEL_DIR) and (TINY_MODEL_DIR / "config.json").exists()
     assert kwargs["load_format"] == "dummy" and kwargs["dtype"] == "float32"

@@ -44,13 +44,13 @@ def test_the_plan_renders_the_format_and_constrains_the_answer() -> None:
     assert "# Response Formats\n\n## ticket\n\n{" in prompt and '"additionalProperties":false' in prompt
     assert plan.options.structural_tag and plan.reasoning_budget is None
     # The grammar carries the analysis budget itself: xgrammar counts the tokens.
-    assert _analysis_cap(plan.options.structural_tag) == SETTINGS.structured_reasoning_budget
+    assert _analysis_cap(plan.options.structural_tag) == SETTINGS.structured_reasoning_budget - 1
     # The default leaves the answer at least half of max_tokens.
     small = pb.GenerateRequest(
         messages=USER, response_format=json_schema_format(NESTED_SCHEMA), max_tokens=100
     )
     small_tag = plan_inline(small, SETTINGS).options.structural_tag
-    assert small_tag is not None and _analysis_cap(small_tag) == 50
+    assert small_tag is not None and _analysis_cap(small_tag) == 50 - 1  # + <|end|>
 
 
 def _analysis_cap(tag: str) -> int:

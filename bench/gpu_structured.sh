@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Issue 13's GPU rows: grammar overhead (bench/structured_cost.py) on gpt-oss-120b shapes, dummy MXFP4
+# weights, TP=1, profile gpt-oss-120b, in one run on one machine, as back-to-back device calls:
+#   install1..install5   carry .whl/bN and .gpu (vLLM 0.26 kit + our wheels; b5 also holds SQLAlchemy,
+#                        aiosqlite, alembic for the gateway)
+#   structured           carry .gpu: tokenizer, then structured_cost starts the service in-process and
+#                        sweeps 1/16/64/256 streams with and without the nested schema
+# Returns $OUT/results/structured-1xH200.json and the log.
+# CPU dry run: SMOKE=1 PROFILE=cpu-tiny-random MODEL_SRC=models/tiny-gpt-oss STREAMS="1 4" PY=.venv/bin/python
+set -uo pipefail
+phase=${1:?phase}
+PROFILE=${PROFILE:-gpt-oss-120b}
+source "$(dirname "$0")/gpu_common.sh"
+read -r -a STREAM_COUNTS <<< "${STREAMS:-1 16 64 256}"
+pack() { cp -r "$LOGS/results" "$OUT/" 2>/dev/null; cp "$LOGS"/*.log "$OUT/" 2>/dev/null; }
+trap pack EXIT
+case $phase in
+  install[1-5]) bash .gpu/device_install.sh ".whl/b${phase#install}" ;;
+  structured)
+    setup
+    nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv 2>/dev/null
+    $PY -m bench tokenizer "$MODEL_SRC" .tmp/bench-models || exit 1
+    $PY -m bench.structured_cost --profile "$PROFILE" --set "model=$MODEL" --set load_format=dummy \
+      --set tensor_parallel_size=1 --streams "${STREAM_COUNTS[@]}" --per-stream "${PER_STREAM:-2}" \
+      --max-tokens "${MAX_TOKENS:-256}" ${ARMS:+--arms $ARMS} --out "$LOGS/results/structured-${TAG:-1xH200}.json" > "$LOGS/structured-full.log" 2>&1
+    grep -v "^(EngineCore\|^(Worker" "$LOGS/structured-full.log" | tail -40
+    grep -a "Error\|Traceback\|^(EngineCore.*File\|raise " "$LOGS/structured-full.log" | head -60
+    ;;
+  *) echo "unknown phase $phase"; exit 2 ;;
+esac
