@@ -33,7 +33,10 @@ def test_readiness_stays_not_serving_until_the_warm_up_is_done() -> None:
             assert wait_until(lambda: len(engine.running) == 8)  # the whole batch at once
             assert ready() == health_pb2.HealthCheckResponse.NOT_SERVING
             assert wait_until(lambda: ready() == health_pb2.HealthCheckResponse.SERVING)
-            assert engine.requests == 1 + 8 + UNIQUE_PROMPTS and not engine.running
+            # Then constrained requests, alone and as a full batch (the grammar path's kernel).
+            assert engine.requests == 1 + 8 + UNIQUE_PROMPTS + 1 + 8 and not engine.running
+            constrained = [options for options in engine.options if options.structural_tag]
+            assert len(constrained) == 1 + 8 and not any(options.ignore_eos for options in constrained)
     finally:
         server.stop()
 
