@@ -10,22 +10,14 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+
+from bench import set_args
 
 REPO_ROOT = Path(__file__).resolve().parent.parent  # not service.config: `tokenizer` needs no service deps
 DEFAULT_RESULTS = REPO_ROOT / "bench" / "results"
-
-
-def _value(text: str) -> Any:
-    """`--set key=value`: JSON when it parses (numbers, true/false, objects), else the string."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -130,22 +122,12 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _overrides(items: list[str]) -> dict[str, Any]:
-    overrides: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise SystemExit(f"--set wants KEY=VALUE, got {item!r}")
-        overrides[key.strip().replace("-", "_")] = _value(value)
-    return overrides
-
-
 def _serve(args: argparse.Namespace) -> int:
     """A server that outlives this command (the GPU machine keeps it between calls), pid in a file."""
     from bench import servers
     from service.config import Settings
 
-    overrides = _overrides(args.set)
+    overrides = set_args.overrides(args.set)
     if args.server == "service":
         server = servers.start_service(args.profile, overrides, args.port, args.log)
     else:
@@ -195,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     from bench.run_config import RunConfig, detect_machine
     from bench.runner import run_all
 
-    overrides = _overrides(args.set)
+    overrides = set_args.overrides(args.set)
     if args.shaped_output:
         from bench.shaped_output import FQCN
 

@@ -22,6 +22,7 @@ from typing import Any
 import jsonschema
 from gptoss.v1 import inference_pb2 as pb
 
+from bench import set_args
 from service.config import Settings
 from service.engine_tokenizer import tokenizer_dir
 from tests.support.scripted_engine import stub_for
@@ -107,13 +108,6 @@ def _compile_cost(stub: Any) -> dict[str, float]:
     return {"first_request_s": first, "repeated_request_s": again}
 
 
-def _value(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -130,8 +124,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     streams = [1, 16, 64, 256] if args.gpu else args.streams
-    overrides = {key: _value(value) for key, value in (item.split("=", 1) for item in args.set)}
-    settings = Settings(profile=args.profile, port=0, metrics_port=None, **overrides)
+    settings = Settings(profile=args.profile, port=0, metrics_port=None, **set_args.overrides(args.set))
     started = time.monotonic()
     tokenizer_dir(settings)  # the engine's tokenizer copy, written once, before the clock
     server = ServerThread(settings).start(ready_timeout=1800)
