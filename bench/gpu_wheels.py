@@ -5,7 +5,9 @@
 
 Adds (py3.12 wheels, downloaded with pip): grpcio >= 1.85.1 (the generated stubs refuse the image's
 1.84), grpcio-health-checking / -reflection / -status, googleapis-common-protos, py-spy, and
-mistral_common + pycountry (vLLM 0.26's chat path imports them; the kit lacks them). The three big
+mistral_common + pycountry (vLLM 0.26's chat path imports them; the kit lacks them), and the
+gateway's store (SQLAlchemy, aiosqlite, alembic and their greenlet, Mako, MarkupSafe: the gateway
+imports them even with the store off). The three big
 folders are balanced to fit one call each with the working tree (64 MiB); the last one is small
 and holds `LAST`, so `device_install.sh` installs everything in the call that carries it.
 """
@@ -26,7 +28,16 @@ EXTRAS = [
     "googleapis-common-protos==1.76.0",
     "py-spy==0.4.3",
 ]
-LATE = ["mistral_common==1.13.1", "pycountry==26.2.16"]
+LATE = [
+    "mistral_common==1.13.1",
+    "pycountry==26.2.16",
+    "SQLAlchemy==2.0.54",
+    "aiosqlite==0.22.1",
+    "alembic==1.20.0",
+    "greenlet==3.2.5",
+    "Mako==1.4.3",
+    "MarkupSafe==3.0.4",
+]
 PLATFORM = ["--only-binary=:all:", "--python-version", "3.12", "--implementation", "cp"]
 for _tag in (
     "manylinux_2_28_x86_64",
