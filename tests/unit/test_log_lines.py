@@ -35,7 +35,11 @@ def test_vllm_logger_config_writes_our_json_lines(monkeypatch: pytest.MonkeyPatc
 def test_configure_logging_exports_the_vllm_config_for_child_processes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.delenv("VLLM_LOGGING_CONFIG_PATH", raising=False)
+    # setenv, not delenv: delenv of an unset variable records nothing, so teardown would leave
+    # configure_logging's path (deleted below) behind, and the next engine in the session would
+    # fail to start on a missing logging config.
+    monkeypatch.setenv("VLLM_LOGGING_CONFIG_PATH", "")
+    monkeypatch.setenv("VLLM_CONFIGURE_LOGGING", "0")
     root = logging.getLogger()
     saved_handlers, saved_level = root.handlers[:], root.level
     try:
