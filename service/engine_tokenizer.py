@@ -80,15 +80,12 @@ def write_grammar_copy(source: Path, out: Path, config: Path | None = None) -> N
         shutil.copyfile(config, out / "config.json")
     tokenizer = json.loads((source / "tokenizer.json").read_text())
     specials = {t["content"] for t in tokenizer["added_tokens"] if t.get("special")}
-    for token in tokenizer["added_tokens"]:
-        if token["content"] in specials:
-            token["content"] = CONTROL_MARK + token["content"]
+    tokenizer["added_tokens"] = _mark_strings(tokenizer["added_tokens"], specials)
     (out / "tokenizer.json").write_text(json.dumps(tokenizer, ensure_ascii=False))
     for name in TOKENIZER_FILES[1:]:
         if (source / name).exists():
-            config = json.loads((source / name).read_text())
-            marked = _mark_strings(config, specials)
-            (out / name).write_text(json.dumps(marked, ensure_ascii=False, indent=1))
+            settings = _mark_strings(json.loads((source / name).read_text()), specials)
+            (out / name).write_text(json.dumps(settings, ensure_ascii=False, indent=1))
 
 
 def _mark_strings(value: Any, specials: set[str]) -> Any:
