@@ -13,6 +13,7 @@ import datetime
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from bench import set_args
 
@@ -87,6 +88,14 @@ def _parser() -> argparse.ArgumentParser:
         help="per concurrency and repeat, one point of each workload in turn (drift hits all alike)",
     )
     run.add_argument(
+        "--cold-burst",
+        type=int,
+        default=0,
+        metavar="N",
+        help="first, before any warm-up, one measured point of N streams on the fresh server",
+    )
+    run.add_argument("--cold-tokens", type=int, default=128, help="output tokens of the cold burst")
+    run.add_argument(
         "--no-tokenizer", action="store_true", help="do not build a tokenizer beside a local model config"
     )
     run.add_argument(
@@ -109,6 +118,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, required=True)
     serve.add_argument("--log", type=Path, required=True)
     serve.add_argument("--pidfile", type=Path, required=True)
+    serve.add_argument("--shaped-output", action="store_true", help="as for `run`")
     serve.add_argument(
         "--wait", type=float, default=900.0, help="seconds to wait for readiness (0: do not wait)"
     )
@@ -122,12 +132,22 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """`--set` values, plus the shaping logits processor with `--shaped-output`."""
+    overrides = set_args.overrides(args.set)
+    if args.shaped_output:
+        from bench.shaped_output import FQCN
+
+        overrides["logits_processors"] = [FQCN]
+    return overrides
+
+
 def _serve(args: argparse.Namespace) -> int:
     """A server that outlives this command (the GPU machine keeps it between calls), pid in a file."""
     from bench import servers
     from service.config import Settings
 
-    overrides = set_args.overrides(args.set)
+    overrides = _overrides(args)
     if args.server == "service":
         server = servers.start_service(args.profile, overrides, args.port, args.log)
     else:
@@ -177,11 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     from bench.run_config import RunConfig, detect_machine
     from bench.runner import run_all
 
-    overrides = set_args.overrides(args.set)
-    if args.shaped_output:
-        from bench.shaped_output import FQCN
-
-        overrides["logits_processors"] = [FQCN]
+    overrides = _overrides(args)
     machine = args.machine or detect_machine()
     date = datetime.datetime.now(datetime.UTC).date().isoformat()
     out = args.out or DEFAULT_RESULTS / f"{machine}-{date}"
@@ -211,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
         vllm_url=args.vllm_url,
         pyspy=args.pyspy,
         interleave=args.interleave,
+        cold_burst=args.cold_burst,
+        cold_tokens=args.cold_tokens,
         service_pidfile=args.service_pidfile,
         vllm_pidfile=args.vllm_pidfile,
         argv=sys.argv[1:] if argv is None else argv,

@@ -118,6 +118,8 @@ class Results:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.details, points = load(folder)
+        self.cold = [p for p in points if p.get("cold")]  # first bursts on fresh servers
+        points = [p for p in points if not p.get("cold")]
         self.points = [p for p in points if p["ok"] > 0]
         self.failed = [p for p in points if p["ok"] == 0]
         self.merged = aggregate(self.points)

@@ -53,6 +53,7 @@ class Report(Results):
                 *report_tables.cpu_table(self, workload),
             ]
             lines += self._plots(workload)
+        lines += report_tables.cold_table(self)
         targets = self.targets()
         if targets:
             lines += ["", "## Targets (ratios from this run)", "", "| target | measured | |", "|---|---|---|"]

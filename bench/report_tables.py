@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.aggregate import Results
+from bench.aggregate import Results, frontend_rank
 from bench.markdown import fmt, md_head, md_row, ratio, x
 
 
@@ -161,4 +161,43 @@ def profiles(res: Results) -> list[str]:
                 name, pct = column[i] if i < len(column) else ("", "")
                 cells += [f"`{name}`" if name else "", str(pct)]
             lines.append(md_row(cells))
+    return lines
+
+
+def cold_table(res: Results) -> list[str]:
+    """The first burst on each freshly started server (`--cold-burst`) beside the same concurrency
+    later in the run: the JIT stall a warm-up must remove shows as a first/later TTFT ratio."""
+    if not res.cold:
+        return []
+    lines = [
+        "",
+        "## First burst after readiness (fresh server, no warm-up by the bench)",
+        "",
+        *md_head(
+            [
+                "frontend / workload",
+                "streams",
+                "output tokens",
+                "tok/s",
+                "TTFT p50",
+                "TTFT p99",
+                "later TTFT p50",
+                "first / later",
+            ]
+        ),
+    ]
+    for p in sorted(res.cold, key=lambda p: (frontend_rank(p["frontend"]), p["workload"])):
+        later = res.get(p["workload"], p["frontend"], p["concurrency"], "ttft_p50_ms")
+        cells = [
+            f"{p['frontend']} / {p['workload']}",
+            str(p["concurrency"]),
+            str(p.get("output_tokens", "")),
+            fmt(p["output_tok_s"]),
+            fmt(p.get("ttft_p50_ms"), 0, " ms"),
+            fmt(p.get("ttft_p99_ms"), 0, " ms"),
+            fmt(later, 0, " ms"),
+            x(ratio(p.get("ttft_p50_ms"), later)),
+        ]
+        lines.append(md_row(cells))
+    lines += ["", "later: the median TTFT p50 of the measured repeats at that concurrency (longer outputs)."]
     return lines

@@ -44,6 +44,8 @@ class RunConfig:
     vllm_url: str | None = None
     pyspy: bool = False
     interleave: bool = False  # alternate workloads per point instead of one workload after the other
+    cold_burst: int = 0  # streams of one measured point right after the server is ready (0: none)
+    cold_tokens: int = 128  # output tokens per request of that cold burst
     service_pidfile: Path | None = None
     vllm_pidfile: Path | None = None
     argv: list[str] = field(default_factory=list)
@@ -114,4 +116,6 @@ def config_to_argv(config: RunConfig, frontends: list[str], max_seconds: float) 
         argv.append("--unique-prompts")
     if config.interleave:
         argv.append("--interleave")
+    if config.cold_burst:
+        argv += ["--cold-burst", str(config.cold_burst), "--cold-tokens", str(config.cold_tokens)]
     return argv

@@ -8,10 +8,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-# A stream shows per-token output when it carries at least this many output events per generated
-# token. Chat streams on random weights carry none: the Harmony header never closes, so both our
-# parser and vLLM's hold every token back until the end (TTFT/ITL are then not observable).
-MIN_EVENTS_PER_TOKEN = 0.1
+# A stream shows per-token output when its output events (at least two) are spread over at least
+# this share of the request, not flushed together at its end. Chat streams on random weights are
+# flushed: the Harmony header never closes, so both our parser and vLLM's hold every token back
+# until the end (TTFT/ITL are then not observable). A long TTFT stays visible (a stalled burst).
+MIN_DECODE_SPREAD = 0.2
 
 
 @dataclass
@@ -60,10 +61,8 @@ def summarize(results: Sequence[RequestResult], expected_tokens: int = 0) -> dic
     wall = max(r.end for r in results) - min(r.start for r in results)
     tokens = sum(r.output_tokens for r in done)
     per_token = statistics.median(r.events / max(r.output_tokens, 1) for r in done)
-    first_share = statistics.median(
-        (r.ttft / (r.end - r.start)) if r.ttft is not None and r.end > r.start else 1.0 for r in done
-    )
-    visible = statistics.median(r.events for r in done) >= 2 and first_share < 0.5
+    spread = statistics.median(sum(r.itl) / (r.end - r.start) if r.end > r.start else 0.0 for r in done)
+    visible = statistics.median(r.events for r in done) >= 2 and spread >= MIN_DECODE_SPREAD
     ttfts = [r.ttft for r in done if r.ttft is not None] if visible else []
     itl = [gap for r in done for gap in r.itl] if visible else []
     e2e = [r.end - r.start for r in done]

@@ -26,6 +26,8 @@ class Sweep:
         self.deadline = deadline
         self._prompts: dict[bool, PromptFactory] = {}
         self._next_index = 0
+        # The first point on a freshly started server, before any warm-up (`--cold-burst N`).
+        self.cold_pending = config.cold_burst > 0
 
     def factory(self) -> PromptFactory:
         unique = self.config.unique_prompts
@@ -70,6 +72,12 @@ class Sweep:
         """Per concurrency and repeat, one point of each workload in turn: drift over the run (a
         server that has run longer, a warmer or fuller cache) then falls on every workload alike."""
         config = self.config
+        if self.cold_pending:
+            self.cold_pending = False
+            workload, run_point = next(iter(runners.items()))
+            await self._measure(
+                frontend, workload, run_point, cpu_pids, config.cold_burst, -1, config.cold_tokens
+            )
         for concurrency in config.concurrency:
             if self.remaining() < 10:
                 self.recorder.add(
@@ -96,13 +104,17 @@ class Sweep:
         cpu_pids: dict[str, int],
         concurrency: int,
         repeat: int,
+        output_tokens: int | None = None,
     ) -> None:
+        """One measured point; repeat -1 is the cold burst (kept out of the medians)."""
         config = self.config
-        streams = self.streams(concurrency, config.waves, config.output_tokens)
-        label = f"{frontend}/{workload} c={concurrency} r{repeat + 1}/{config.repeats}"
-        progress = Progress(
-            label, concurrency * config.waves, concurrency * config.waves * config.output_tokens
+        tokens = output_tokens or config.output_tokens
+        streams = self.streams(concurrency, config.waves, tokens)
+        cold = repeat < 0
+        label = f"{frontend}/{workload} c={concurrency} " + (
+            "cold burst" if cold else f"r{repeat + 1}/{config.repeats}"
         )
+        progress = Progress(label, concurrency * config.waves, concurrency * config.waves * tokens)
         meter = procstat.CpuMeter(cpu_pids)
         meter.start()
         results = await run_point(streams, min(config.point_timeout, self.remaining()), progress)
@@ -111,7 +123,8 @@ class Sweep:
             "workload": workload,
             "concurrency": concurrency,
             "repeat": repeat + 1,
-            **summarize(results, config.output_tokens),
+            **({"cold": True} if cold else {}),
+            **summarize(results, tokens),
             "server_cpu_cores": meter.stop(),
         }
         self.recorder.add("points", point)
@@ -123,7 +136,9 @@ def _print_point(point: dict[str, Any]) -> None:
         return "n/a" if value is None else f"{value:,.1f}"
 
     print(
-        f"  -> {point['frontend']}/{point['workload']} c={point['concurrency']}: "
+        f"  -> {point['frontend']}/{point['workload']} c={point['concurrency']}"
+        + (" (cold burst)" if point.get("cold") else "")
+        + f": "
         f"{point['output_tok_s']:,.0f} tok/s, TTFT p50 {fmt(point.get('ttft_p50_ms'))} ms, "
         f"ITL p50 {fmt(point.get('itl_p50_ms'))} ms, ok {point['ok']}/{point['requests']}"
         + (f", errors {point['errors']}" if point.get("errors") else "")

@@ -55,6 +55,22 @@ def test_summarize_keeps_ttft_for_coalesced_streams() -> None:
     assert summarize(results)["ttft_p50_ms"] == pytest.approx(20.0)
 
 
+def test_summarize_keeps_ttft_of_a_stalled_burst() -> None:
+    # The first tokens after 3 s, then 128 tokens streamed over the next 2.9 s: a stall to report,
+    # not a stream that holds its output back (its TTFT is more than half of the request).
+    stalled = RequestResult(
+        ok=True, start=0.0, end=5.9, ttft=3.0, output_tokens=128, events=8, itl=[2.9 / 127] * 127
+    )
+    assert summarize([stalled])["ttft_p50_ms"] == pytest.approx(3000.0)
+
+
+def test_summarize_hides_ttft_when_several_events_arrive_together_at_the_end() -> None:
+    flushed = RequestResult(
+        ok=True, start=0.0, end=1.0, ttft=0.99, output_tokens=100, events=3, itl=[0.0001] * 99
+    )
+    assert summarize([flushed])["ttft_p50_ms"] is None
+
+
 def _point(
     frontend: str, workload: str, concurrency: int, tok_s: float, ttft: float | None
 ) -> dict[str, Any]:
@@ -189,3 +205,42 @@ def test_interleaved_sweep_alternates_workloads_per_point(tmp_path: Path) -> Non
         ("tokens", 1, 2),
         ("chat", 1, 2),
     ]
+
+
+def test_cold_burst_is_the_first_point_before_any_warm_up(tmp_path: Path) -> None:
+    """`--cold-burst 3`: the fresh server's first requests are one measured point of 3 streams with
+    the cold token count, before the per-concurrency warm-up; it is kept out of the medians."""
+    import asyncio
+    import time as _time
+
+    from bench.recorder import Recorder
+    from bench.run_config import RunConfig
+    from bench.sweep import Sweep
+
+    config = RunConfig(
+        frontends=["grpc"],
+        workloads=["chat"],
+        profile="cpu-tiny",
+        overrides={},
+        concurrency=[2],
+        prompt_tokens=64,
+        output_tokens=8,
+        out=tmp_path,
+        cold_burst=3,
+        cold_tokens=2,
+    )
+    calls: list[tuple[int, int, bool]] = []
+
+    async def run_point(streams: Any, limit_s: float, progress: Any) -> list[RequestResult]:
+        calls.append((len(streams), streams[0][0][1], progress is None))
+        now = _time.monotonic()
+        return [RequestResult(ok=True, start=now, end=now + 0.1, ttft=0.01, output_tokens=2) for _ in streams]
+
+    recorder = Recorder(config, "grpc")
+    sweep = Sweep(config, recorder, _time.monotonic() + 60)
+    asyncio.run(sweep.run("grpc", "chat", run_point, {}))
+    asyncio.run(sweep.run("gateway", "chat", run_point, {}))  # same server: no second cold burst
+    assert calls[0] == (3, 2, False)
+    assert [c for c in calls[1:] if c[0] == 3] == []
+    points = recorder.data["points"]
+    assert [p.get("cold", False) for p in points] == [True, False, False]

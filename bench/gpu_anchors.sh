@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Issue 19: every frontend on one GPU machine, streamed chat with shaped output (bench.shaped_output),
+# each group's first burst measured cold (--cold-burst), as back-to-back device calls on one warm machine:
+#   install1..install4   carry .whl/bN and .gpu (vLLM 0.26 kit + our wheels + SMG + store, 53 MiB chunks)
+#   engine               carry .whl/b5 and .gpu: install, tokenizer, the in-process engine sweep (token
+#                        ids); then our service is launched detached (its start overlaps the next call)
+#   ours-a               carry .gpu: wait for the service, gRPC chat + token ids interleaved (cold burst first)
+#   ours-b               carry .gpu: the gateway on that service (chat); stop the service
+#   api4 | smg | vllm    carry .gpu: vllm-serve-api4, smg, vllm-serve: start, cold burst, chat sweep, stop
+# Every call returns $OUT/results/<phase>/detail-*.json, the JIT warnings of its servers, a log tarball.
+# Copy the detail files into one folder and `python -m bench report` it.
+# CPU dry run: SMOKE=1 PROFILE=cpu-tiny MODEL_SRC=models/tiny-gpt-oss CONC="1 4" OUTPUT=16 COLD=4 \
+#   PY=.venv/bin/python bash bench/gpu_anchors.sh engine   (then ours-a, ours-b, api4, smg)
+set -uo pipefail
+phase=${1:?phase}
+PROFILE=${PROFILE:-gpt-oss-120b}
+source "$(dirname "$0")/gpu_common.sh"
+COMMON=(--profile "$PROFILE" --set "model=$MODEL" --set load_format=dummy --shaped-output)
+if [ -z "${SMOKE:-}" ]; then COMMON+=(--set tensor_parallel_size=1); fi
+read -r -a CONCS <<< "${CONC:-1 16 64 128 256}"
+SWEEP=(--concurrency "${CONCS[@]}" --prompt-tokens "${PROMPT:-1000}" --output-tokens "${OUTPUT:-512}"
+       --repeats "${REPEATS:-3}" --interleave --no-tokenizer --no-report)
+COLD_BURST=(--cold-burst "${COLD:-256}" --cold-tokens "${COLD_TOKENS:-128}")
+SERVICE_LOG=$LOGS/service.log
+PIDFILE=$LOGS/service.pid
+pack() {
+  grep -h "JIT compilation during inference\|warm-up done\|engine ready" "$LOGS"/*.log "$LOGS"/*/*.log \
+    > "$OUT/jit-$phase.txt" 2>/dev/null
+  tar czf "$OUT/logs-$phase.tgz" -C "$LOGS" --exclude=results . 2>/dev/null
+}
+trap pack EXIT
+run() {  # $1 = minutes, then `bench run` arguments; results and logs per phase
+  local minutes=$1; shift
+  timeout $(( ${minutes%.*} * 60 + 60 )) $PY -m bench run "${COMMON[@]}" "$@" --max-minutes "$minutes" \
+    --out "$OUT/results/$phase" --log-dir "$LOGS/$phase" 2>&1 | grep -v '^{"run"' | tee -a "$LOGS/run-$phase.log"
+}
+wait_service() {
+  $PY - "$PORT" "${1:-480}" <<'PYEOF'
+import sys, time
+from service.probes import grpc_serving
+target, limit, t = f"127.0.0.1:{sys.argv[1]}", float(sys.argv[2]), time.time()
+while not grpc_serving(target) and time.time() - t < limit:
+    time.sleep(2)
+print(f"service ready after waiting {time.time() - t:.0f}s" if grpc_serving(target) else "service NOT ready", flush=True)
+PYEOF
+}
+case $phase in
+  install[1-4]) bash .gpu/device_install.sh ".whl/b${phase#install}" ;;
+  engine)
+    if [ -z "${SMOKE:-}" ]; then bash .gpu/device_install.sh .whl/b5 || exit 1; fi
+    setup
+    nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv 2>/dev/null
+    $PY -m bench tokenizer "$MODEL_SRC" .tmp/bench-models || exit 1
+    run 8 --frontends engine --workloads tokens "${SWEEP[@]}" "${COLD_BURST[@]}"
+    $PY -m bench serve service "${COMMON[@]}" ${SERVE_SET:-} --port "$PORT" --log "$SERVICE_LOG" --pidfile "$PIDFILE" --wait 0
+    ;;
+  ours-a)
+    setup
+    wait_service 480
+    run 8 --frontends grpc --workloads chat tokens "${SWEEP[@]}" "${COLD_BURST[@]}" \
+      --grpc-target "127.0.0.1:$PORT" --service-pidfile "$PIDFILE"
+    ;;
+  ours-b)
+    setup
+    run 5 --frontends gateway --workloads chat "${SWEEP[@]}" --grpc-target "127.0.0.1:$PORT" --service-pidfile "$PIDFILE"
+    $PY -m bench stop --pidfile "$PIDFILE"
+    ;;
+  api4) setup; run 8.5 --frontends vllm-serve-api4 --workloads chat "${SWEEP[@]}" "${COLD_BURST[@]}" ;;
+  smg) setup; run 9 --frontends smg --workloads chat "${SWEEP[@]}" "${COLD_BURST[@]}" ;;
+  vllm) setup; run 8.5 --frontends vllm-serve --workloads chat "${SWEEP[@]}" "${COLD_BURST[@]}" ;;
+  *) echo "unknown phase $phase"; exit 2 ;;
+esac
