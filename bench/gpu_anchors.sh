@@ -4,7 +4,8 @@
 #   install1..install4   carry .whl/bN and .gpu (vLLM 0.26 kit + our wheels + SMG + store, 53 MiB chunks)
 #   engine               carry .whl/b5 and .gpu: install, tokenizer, the in-process engine sweep (token
 #                        ids); then our service is launched detached (its start overlaps the next call)
-#   ours-a               carry .gpu: wait for the service, gRPC chat + token ids interleaved (cold burst first)
+#   ours-a               carry .gpu: wait for the service, gRPC chat + token ids interleaved (cold burst
+#                        first), the service's engine gauges traced every 0.2 s (bench/metrics_trace.py)
 #   ours-b               carry .gpu: the gateway on that service (chat); stop the service
 #   api4 | smg | vllm    carry .gpu: vllm-serve-api4, smg, vllm-serve: start, cold burst, chat sweep, stop
 # Every call returns $OUT/results/<phase>/detail-*.json, the JIT warnings of its servers, a log tarball.
@@ -29,9 +30,9 @@ pack() {
   tar czf "$OUT/logs-$phase.tgz" -C "$LOGS" --exclude=results . 2>/dev/null
 }
 trap pack EXIT
-run() {  # $1 = minutes, then `bench run` arguments; results and logs per phase
-  local minutes=$1; shift
-  timeout $(( ${minutes%.*} * 60 + 60 )) $PY -m bench run "${COMMON[@]}" "$@" --max-minutes "$minutes" \
+run() {  # `bench run` within what is left of this call (CALL_S, default 560 s of the 600 s limit)
+  local left=$(( ${CALL_S:-560} - SECONDS - 15 ))
+  timeout $(( left + 10 )) $PY -m bench run "${COMMON[@]}" "$@" --max-minutes "$(( left / 60 )).$(( left % 60 * 10 / 60 ))" \
     --out "$OUT/results/$phase" --log-dir "$LOGS/$phase" 2>&1 | grep -v '^{"run"' | tee -a "$LOGS/run-$phase.log"
 }
 wait_service() {
@@ -51,22 +52,25 @@ case $phase in
     setup
     nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv 2>/dev/null
     $PY -m bench tokenizer "$MODEL_SRC" .tmp/bench-models || exit 1
-    run 8 --frontends engine --workloads tokens "${SWEEP[@]}" "${COLD_BURST[@]}"
+    run --frontends engine --workloads tokens "${SWEEP[@]}" "${COLD_BURST[@]}"
     $PY -m bench serve service "${COMMON[@]}" ${SERVE_SET:-} --port "$PORT" --log "$SERVICE_LOG" --pidfile "$PIDFILE" --wait 0
     ;;
   ours-a)
     setup
     wait_service 480
-    run 8 --frontends grpc --workloads chat tokens "${SWEEP[@]}" "${COLD_BURST[@]}" \
+    $PY -m bench.metrics_trace http://127.0.0.1:9400/metrics "$OUT/metrics-trace.txt" &
+    trace=$!
+    run --frontends grpc --workloads chat tokens "${SWEEP[@]}" "${COLD_BURST[@]}" \
       --grpc-target "127.0.0.1:$PORT" --service-pidfile "$PIDFILE"
+    kill $trace
     ;;
   ours-b)
     setup
-    run 5 --frontends gateway --workloads chat "${SWEEP[@]}" --grpc-target "127.0.0.1:$PORT" --service-pidfile "$PIDFILE"
+    run --frontends gateway --workloads chat "${SWEEP[@]}" --grpc-target "127.0.0.1:$PORT" --service-pidfile "$PIDFILE"
     $PY -m bench stop --pidfile "$PIDFILE"
     ;;
-  api4) setup; run 8.5 --frontends vllm-serve-api4 --workloads chat "${SWEEP[@]}" "${COLD_BURST[@]}" ;;
-  smg) setup; run 9 --frontends smg --workloads chat "${SWEEP[@]}" "${COLD_BURST[@]}" ;;
-  vllm) setup; run 8.5 --frontends vllm-serve --workloads chat "${SWEEP[@]}" "${COLD_BURST[@]}" ;;
+  api4) setup; run --frontends vllm-serve-api4 --workloads chat "${SWEEP[@]}" "${COLD_BURST[@]}" ;;
+  smg) setup; run --frontends smg --workloads chat "${SWEEP[@]}" "${COLD_BURST[@]}" ;;
+  vllm) setup; run --frontends vllm-serve --workloads chat "${SWEEP[@]}" "${COLD_BURST[@]}" ;;
   *) echo "unknown phase $phase"; exit 2 ;;
 esac

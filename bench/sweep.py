@@ -117,8 +117,10 @@ class Sweep:
         progress = Progress(label, concurrency * config.waves, concurrency * config.waves * tokens)
         meter = procstat.CpuMeter(cpu_pids)
         meter.start()
+        started_unix = time.time()  # to line the point up with server-side traces
         results = await run_point(streams, min(config.point_timeout, self.remaining()), progress)
         point = {
+            "started_unix": round(started_unix, 2),
             "frontend": frontend,
             "workload": workload,
             "concurrency": concurrency,
