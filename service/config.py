@@ -103,6 +103,12 @@ class Settings(BaseSettings):
     engine_env: dict[str, str] = Field(
         default_factory=dict, description="environment set for the engine before it starts (JSON object)"
     )
+    grammar_parallel_fill_above: int | None = Field(
+        None,
+        ge=0,
+        description="constrained requests in a batch above which vLLM fills grammar bitmasks in its thread "
+        "pool; null keeps vLLM's 128",
+    )
     logits_processors: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="vLLM logits processors (module:Class) loaded into the engine"
     )

@@ -94,7 +94,7 @@ class VllmEngine:
         args = AsyncEngineArgs(**engine_kwargs(settings), tokenizer=tokenizer_dir(settings))
         from service import vllm_structured  # registers our reasoning parser in this process
 
-        vllm_structured.configure(args.structured_outputs_config)
+        vllm_structured.configure(args.structured_outputs_config, settings.grammar_parallel_fill_above)
 
         def build() -> AsyncLLM:
             return AsyncLLM.from_engine_args(args, stat_loggers=[_stat_logger_factory()])

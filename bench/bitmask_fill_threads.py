@@ -1,0 +1,99 @@
+"""Does xgrammar's `fill_next_token_bitmask` release the GIL? Serial fills against a thread pool.
+
+vLLM's engine fills one bitmask per constrained request per step, serially unless the batch has more
+than 128 of them (`fill_bitmask_parallel_threshold`); on the H200 that serial fill cost ~4 ms a step
+at 64 streams. Threads can only help if the fill runs without the GIL: this times N matchers
+(o200k_harmony, built offline; states inside a free JSON string, the costly case) filled serially,
+then batched over a ThreadPoolExecutor as vLLM does (batches of 16). H200 host, xgrammar 0.2.7:
+64 fills 10.7 ms serial, 4.8 / 3.5 ms in 4 / 8 threads (batches of 4); 128: 42 ms, 6.4 ms in 8.
+
+    python -m bench.bitmask_fill_threads --matchers 64 --workers 2 4 8 [--batch 4] [--tokenizer DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import xgrammar as xgr
+from transformers import AutoTokenizer
+
+SCHEMA = {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}
+ITEM = {"type": "object", "properties": {"name": {"type": "string"}, "qty": {"type": "integer"}}}
+NESTED_SCHEMA = {
+    "type": "object",
+    "properties": {"title": {"type": "string", "maxLength": 40}, "items": {"type": "array", "items": ITEM}},
+    "required": ["title", "items"],
+}
+# Matcher states: mid-string in the long schema (free text) and in the nested one.
+PREFIXES = [('{"text": "', SCHEMA), ('{"text": "A printer ', SCHEMA), ('{"title": "Pri', NESTED_SCHEMA)]
+
+
+def _tokenizer(path: str | None) -> str:
+    """The engine's NUL-marked o200k_harmony (built offline), or a HF dir (e.g. a copy carried)."""
+    if path:
+        return path
+    from service.engine_tokenizer import grammar_tokenizer, offline_tokenizer
+
+    cache = os.environ.get("GPTOSS_TOKENIZER_CACHE", os.path.join(tempfile.gettempdir(), "gptoss-tok"))
+    return str(grammar_tokenizer(offline_tokenizer(cache), cache))
+
+
+def _matchers(count: int, tokenizer: str) -> tuple[list[xgr.GrammarMatcher], int]:
+    info = xgr.TokenizerInfo.from_huggingface(AutoTokenizer.from_pretrained(tokenizer))
+    compiler = xgr.GrammarCompiler(info, max_threads=1)
+    compiled = {id(s): compiler.compile_json_schema(json.dumps(s)) for _, s in PREFIXES}
+    states = [PREFIXES[i % len(PREFIXES)] for i in range(count)]
+    matchers = [xgr.GrammarMatcher(compiled[id(schema)]) for _, schema in states]
+    assert all(matcher.accept_string(prefix) for matcher, (prefix, _) in zip(matchers, states, strict=True))
+    return matchers, info.vocab_size
+
+
+def _fill(matchers: list[xgr.GrammarMatcher], bitmask: Any, start: int = 0) -> None:
+    for offset, matcher in enumerate(matchers):
+        matcher.fill_next_token_bitmask(bitmask, start + offset)
+
+
+def _pooled(pool: ThreadPoolExecutor, matchers: list[xgr.GrammarMatcher], bitmask: Any, batch: int) -> None:
+    starts = range(0, len(matchers), batch)
+    for future in [pool.submit(_fill, matchers[i : i + batch], bitmask, i) for i in starts]:
+        future.result()
+
+
+def _time(step: Callable[..., None], rounds: int, *args: Any) -> float:
+    step(*args)  # warm (xgrammar caches per state)
+    started = time.perf_counter()
+    for _ in range(rounds):
+        step(*args)
+    return (time.perf_counter() - started) / rounds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--matchers", type=int, default=32)
+    parser.add_argument("--workers", type=int, nargs="+", default=[2])
+    parser.add_argument("--batch", type=int, default=16, help="matchers per task (vLLM: 16)")
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--tokenizer", help="a HF tokenizer dir (default: build o200k_harmony)")
+    args = parser.parse_args()
+    matchers, vocab = _matchers(args.matchers, _tokenizer(args.tokenizer))
+    bitmask = xgr.allocate_token_bitmask(len(matchers), vocab)
+    serial = _time(_fill, args.rounds, matchers, bitmask)
+    result: dict[str, Any] = {"matchers": len(matchers), "cpus": os.cpu_count(), "serial_ms": serial * 1e3}
+    result["per_fill_us"] = round(serial / len(matchers) * 1e6, 1)
+    for workers in args.workers:
+        with ThreadPoolExecutor(workers) as pool:
+            threaded = _time(_pooled, args.rounds, pool, matchers, bitmask, args.batch)
+        result[f"threads_{workers}_ms"] = threaded * 1e3
+        result[f"speedup_{workers}"] = round(serial / threaded, 2)
+    print(json.dumps({key: round(v, 3) if isinstance(v, float) else v for key, v in result.items()}))
+
+
+if __name__ == "__main__":
+    main()
