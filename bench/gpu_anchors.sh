@@ -24,7 +24,11 @@ SWEEP=(--concurrency "${CONCS[@]}" --prompt-tokens "${PROMPT:-1000}" --output-to
 COLD_BURST=(--cold-burst "${COLD:-256}" --cold-tokens "${COLD_TOKENS:-128}")
 SERVICE_LOG=$LOGS/service.log
 PIDFILE=$LOGS/service.pid
+# Every process compiles Triton kernels into one folder: the files' mtimes, beside the points'
+# started_unix, show whether a stalled burst compiled something (the recurring-stall suspect).
+export TRITON_CACHE_DIR=${TRITON_CACHE_DIR:-$ROOT/.tmp/triton-cache}
 pack() {
+  find "$TRITON_CACHE_DIR" -name "*.json" -printf '%T@ %P\n' 2>/dev/null | sort -n > "$OUT/triton-$phase.txt"
   grep -h "JIT compilation during inference\|warm-up done\|engine ready" "$LOGS"/*.log "$LOGS"/*/*.log \
     > "$OUT/jit-$phase.txt" 2>/dev/null
   tar czf "$OUT/logs-$phase.tgz" -C "$LOGS" --exclude=results . 2>/dev/null
@@ -35,21 +39,28 @@ run() {  # `bench run` within what is left of this call (CALL_S, default 560 s o
   timeout $(( left + 10 )) $PY -m bench run "${COMMON[@]}" "$@" --max-minutes "$(( left / 60 )).$(( left % 60 * 10 / 60 ))" \
     --out "$OUT/results/$phase" --log-dir "$LOGS/$phase" 2>&1 | grep -v '^{"run"' | tee -a "$LOGS/run-$phase.log"
 }
-wait_service() {
-  $PY - "$PORT" "${1:-480}" <<'PYEOF'
-import sys, time
+wait_service() {  # until SERVING, or at once when the service process is gone (its log's tail)
+  $PY - "$PORT" "${1:-480}" "$PIDFILE" <<'PYEOF' || { tail -40 "$SERVICE_LOG"; exit 1; }
+import os, sys, time
+from pathlib import Path
 from service.probes import grpc_serving
 target, limit, t = f"127.0.0.1:{sys.argv[1]}", float(sys.argv[2]), time.time()
+pid = int(Path(sys.argv[3]).read_text().split()[0])
 while not grpc_serving(target) and time.time() - t < limit:
+    if not Path(f"/proc/{pid}").exists():
+        sys.exit(f"service process {pid} exited before SERVING")
     time.sleep(2)
-print(f"service ready after waiting {time.time() - t:.0f}s" if grpc_serving(target) else "service NOT ready", flush=True)
+ready = grpc_serving(target)
+print(f"service ready after waiting {time.time() - t:.0f}s" if ready else "service NOT ready", flush=True)
+sys.exit(0 if ready else 1)
 PYEOF
 }
 case $phase in
   install[1-4]) bash .gpu/device_install.sh ".whl/b${phase#install}" ;;
   engine)
-    if [ -z "${SMOKE:-}" ]; then bash .gpu/device_install.sh .whl/b5 || exit 1; fi
+    if [ -z "${SMOKE:-}" ]; then bash .gpu/device_install.sh .whl/b5 2>&1 | tail -5; fi
     setup
+    $PY -c "import vllm, openai_harmony, grpc_health" || { echo "the kit is not installed: install1..4 first"; exit 1; }
     nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv 2>/dev/null
     $PY -m bench tokenizer "$MODEL_SRC" .tmp/bench-models || exit 1
     run --frontends engine --workloads tokens "${SWEEP[@]}" "${COLD_BURST[@]}"
