@@ -39,22 +39,6 @@ run() {  # `bench run` within what is left of this call (CALL_S, default 560 s o
   timeout $(( left + 10 )) $PY -m bench run "${COMMON[@]}" "$@" --max-minutes "$(( left / 60 )).$(( left % 60 * 10 / 60 ))" \
     --out "$OUT/results/$phase" --log-dir "$LOGS/$phase" 2>&1 | grep -v '^{"run"' | tee -a "$LOGS/run-$phase.log"
 }
-wait_service() {  # until SERVING, or at once when the service process is gone (its log's tail)
-  $PY - "$PORT" "${1:-480}" "$PIDFILE" <<'PYEOF' || { tail -40 "$SERVICE_LOG"; exit 1; }
-import os, sys, time
-from pathlib import Path
-from service.probes import grpc_serving
-target, limit, t = f"127.0.0.1:{sys.argv[1]}", float(sys.argv[2]), time.time()
-pid = int(Path(sys.argv[3]).read_text().split()[0])
-while not grpc_serving(target) and time.time() - t < limit:
-    if not Path(f"/proc/{pid}").exists():
-        sys.exit(f"service process {pid} exited before SERVING")
-    time.sleep(2)
-ready = grpc_serving(target)
-print(f"service ready after waiting {time.time() - t:.0f}s" if ready else "service NOT ready", flush=True)
-sys.exit(0 if ready else 1)
-PYEOF
-}
 case $phase in
   install[1-4]) bash .gpu/device_install.sh ".whl/b${phase#install}" ;;
   engine)
@@ -68,7 +52,7 @@ case $phase in
     ;;
   ours-a)
     setup
-    wait_service 480
+    wait_service "$PIDFILE" "$SERVICE_LOG" 480
     $PY -m bench.metrics_trace http://127.0.0.1:9400/metrics "$OUT/metrics-trace.txt" &
     trace=$!
     run --frontends grpc --workloads chat tokens "${SWEEP[@]}" "${COLD_BURST[@]}" \

@@ -1,5 +1,6 @@
-# Shared prelude of the GPU session scripts (bench/gpu_session.sh, bench/gpu_first_burst.sh): the
-# project root, the output and log folders, the model copy, and `setup` (device environment + paths).
+# Shared prelude of the GPU session scripts (bench/gpu_session.sh, gpu_first_burst.sh, gpu_anchors.sh,
+# gpu_structured.sh): the project root, the output and log folders, the model copy, `setup` (device
+# environment + paths) and `wait_service` (a service started detached, until SERVING).
 # Source it after setting PROFILE's default; every value can be overridden from the environment.
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT" || exit 1
@@ -13,4 +14,20 @@ PORT=${PORT:-50051}
 setup() {
   if [ -z "${SMOKE:-}" ]; then source .gpu/device_env.sh; fi
   export PYTHONPATH=$ROOT:$ROOT/clients/python/src${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
+}
+wait_service() {  # $1 pidfile, $2 log, $3 seconds: until SERVING; at once (log tail) if the process is gone
+  $PY - "$PORT" "${3:-480}" "$1" <<'PYEOF' || { tail -40 "$2"; exit 1; }
+import sys, time
+from pathlib import Path
+from service.probes import grpc_serving
+target, limit, t = f"127.0.0.1:{sys.argv[1]}", float(sys.argv[2]), time.time()
+pid = int(Path(sys.argv[3]).read_text().split()[0])
+while not grpc_serving(target) and time.time() - t < limit:
+    if not Path(f"/proc/{pid}").exists():
+        sys.exit(f"service process {pid} exited before SERVING")
+    time.sleep(2)
+ready = grpc_serving(target)
+print(f"service ready after waiting {time.time() - t:.0f}s" if ready else "service NOT ready", flush=True)
+sys.exit(0 if ready else 1)
+PYEOF
 }

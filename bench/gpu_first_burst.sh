@@ -42,14 +42,7 @@ case $phase in
     ;;
   warm)
     setup
-    $PY - "$PORT" <<'PYEOF'
-import sys, time
-from service.probes import grpc_serving
-t = time.time()
-while not grpc_serving(f"127.0.0.1:{sys.argv[1]}") and time.time() - t < 480:
-    time.sleep(2)
-print("service ready" if grpc_serving(f"127.0.0.1:{sys.argv[1]}") else "service NOT ready", flush=True)
-PYEOF
+    wait_service "$LOGS/service-true.pid" "$LOGS/service-warmup-true.log" 480
     bursts true
     ;;
   *) echo "unknown phase $phase"; exit 2 ;;
