@@ -129,6 +129,12 @@ class Results:
         row = self.merged.get((workload, frontend, concurrency))
         return None if row is None else row.get(key)
 
+    def cores_per_10k(self, workload: str, frontend: str, concurrency: int) -> float | None:
+        """Serving-process CPU cores per 10,000 output tok/s at that point (None: not recorded)."""
+        cpu = self.get(workload, frontend, concurrency, "server_cpu_cores") or {}
+        rate = self.get(workload, frontend, concurrency, "output_tok_s")
+        return sum(cpu.values()) * 10_000 / rate if cpu and rate else None
+
     def concurrencies(self, workload: str) -> list[int]:
         return sorted({k[2] for k in self.merged if k[0] == workload})
 

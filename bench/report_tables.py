@@ -125,8 +125,8 @@ def cpu_table(res: Results, workload: str) -> list[str]:
         for f in res.frontends(workload):
             cpu = res.get(workload, f, c, "server_cpu_cores") or {}
             if cpu and f != "engine":
-                rate = res.get(workload, f, c, "output_tok_s") or 0.0
-                per_10k = f" = {sum(cpu.values()) * 10_000 / rate:.2f} cores per 10k tok/s" if rate else ""
+                cores = res.cores_per_10k(workload, f, c)
+                per_10k = f" = {cores:.2f} cores per 10k tok/s" if cores is not None else ""
                 parts.append(f"{f}: " + ", ".join(f"{n} {v:.2f}" for n, v in cpu.items()) + per_10k)
         if parts:
             cells.append(f"- c={c}: " + "; ".join(parts))

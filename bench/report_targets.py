@@ -94,17 +94,11 @@ def anchor_targets(res: Results) -> list[tuple[str, str, str]]:
             "gRPC TTFT p50 ≤ 0.8x best anchor",
         ),
     ):
-        ratios = {}
+        ratios, names = {}, {}
         for c in at:
-            anchor, name = best_anchor(res, "chat", c, key)
-            ratios[c] = (ratio(res.get("chat", front, c, key), anchor), name)
-        if any(r is not None for r, _ in ratios.values()):
-            met = all(
-                r is not None and (r >= bound if key.endswith("tok_s") else r <= bound)
-                for r, _ in ratios.values()
-            )
-            detail = ", ".join(f"c={c}: {x(r)} ({name})" for c, (r, name) in ratios.items())
-            out.append((f"[chat] {label} at {', '.join(map(str, at))}", detail, verdict(met)))
+            anchor, names[c] = best_anchor(res, "chat", c, key)
+            ratios[c] = ratio(res.get("chat", front, c, key), anchor)
+        out += ratio_target(f"[chat] {label} at {', '.join(map(str, at))}", ratios, key, bound, names)
     label = f"gateway ≥ 0.97x engine tok/s at {', '.join(map(str, concs))}"
     out += sweep_target(res, "chat", "gateway", "engine", "output_tok_s", concs, label, 0.97)
     return out + _cold_target(res) + _cpu_target(res, concs)
@@ -133,9 +127,7 @@ def _cpu_target(res: Results, concs: list[int]) -> list[tuple[str, str, str]]:
     """Serving-process cores per 10k output tok/s: ours the lowest of the Python frontends."""
 
     def per_10k(front: str, c: int) -> float | None:
-        cpu = res.get("chat", front, c, "server_cpu_cores") or {}
-        rate = res.get("chat", front, c, "output_tok_s")
-        return sum(cpu.values()) * 10_000 / rate if cpu and rate else None
+        return res.cores_per_10k("chat", front, c)
 
     python = [f for f in res.frontends("chat") if f.startswith("vllm-serve")]
     cells, met = [], True
@@ -174,9 +166,21 @@ def sweep_target(
     ratios = {
         c: ratio(res.get(workload, frontend, c, key), res.get(workload, baseline, c, key)) for c in concs
     }
+    return ratio_target(f"[{workload}] {label}", ratios, key, bound)
+
+
+def ratio_target(
+    label: str,
+    ratios: dict[int, float | None],
+    key: str,
+    bound: float,
+    names: dict[int, str] | None = None,
+) -> list[tuple[str, str, str]]:
+    """One verdict over per-concurrency ratios: throughput must reach `bound`, latency stay under it;
+    `names` tells which baseline each ratio is against (the best anchor can differ per concurrency)."""
     if all(r is None for r in ratios.values()):
         return []
     higher_is_better = key.endswith("tok_s")
     met = all(r is not None and (r >= bound if higher_is_better else r <= bound) for r in ratios.values())
-    detail = ", ".join(f"c={c}: {x(r)}" for c, r in ratios.items())
-    return [(f"[{workload}] {label}", detail, verdict(met))]
+    detail = ", ".join(f"c={c}: {x(r)}" + (f" ({names[c]})" if names else "") for c, r in ratios.items())
+    return [(label, detail, verdict(met))]

@@ -140,7 +140,7 @@ def _print_point(point: dict[str, Any]) -> None:
     print(
         f"  -> {point['frontend']}/{point['workload']} c={point['concurrency']}"
         + (" (cold burst)" if point.get("cold") else "")
-        + f": "
+        + ": "
         f"{point['output_tok_s']:,.0f} tok/s, TTFT p50 {fmt(point.get('ttft_p50_ms'))} ms, "
         f"ITL p50 {fmt(point.get('itl_p50_ms'))} ms, ok {point['ok']}/{point['requests']}"
         + (f", errors {point['errors']}" if point.get("errors") else "")
