@@ -42,7 +42,7 @@ run() {  # `bench run` within what is left of this call (CALL_S, default 560 s o
 case $phase in
   install[1-4]) bash .gpu/device_install.sh ".whl/b${phase#install}" ;;
   engine)
-    if [ -z "${SMOKE:-}" ]; then bash .gpu/device_install.sh .whl/b5 2>&1 | tail -5; fi
+    if [ -z "${SMOKE:-}" ]; then install_last .whl/b5 || exit 1; fi
     setup
     $PY -c "import vllm, openai_harmony, grpc_health" || { echo "the kit is not installed: install1..4 first"; exit 1; }
     nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv 2>/dev/null
