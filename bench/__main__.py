@@ -1,6 +1,6 @@
 """`python -m bench`: run the frontend sweep, or (re)build the report of a results folder.
 
-python -m bench run --profile cpu-tiny                     # the CPU run: all four frontends
+python -m bench run --profile cpu-tiny                     # the CPU run: every frontend
 python -m bench run --frontends engine --profile gpt-oss-120b-tp4 --set model=... --set load_format=dummy
 python -m bench report bench/results/<run>                 # rows, report.md, plots from detail-*.json
 python -m bench tokenizer MODEL_DIR OUT_DIR                # a gpt-oss tokenizer beside a config, offline

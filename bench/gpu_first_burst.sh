@@ -32,7 +32,7 @@ bursts() {  # $1 = warmup true|false
 case $phase in
   install[1-4]) bash .gpu/device_install.sh ".whl/b${phase#install}" ;;
   cold)
-    if [ -z "${SMOKE:-}" ]; then bash .gpu/device_install.sh .whl/b5 || exit 1; fi
+    if [ -z "${SMOKE:-}" ]; then install_last .whl/b5 || exit 1; fi
     setup
     nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv 2>/dev/null
     $PY -m bench tokenizer "$MODEL_SRC" .tmp/bench-models || exit 1

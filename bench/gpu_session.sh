@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # The GPU run (gpt-oss-120b shapes, dummy MXFP4 weights, seed profile, TP=4 unless TP=... is set) as
 # back-to-back device calls on ONE warm machine; every phase is one `run` call (bench/README.md):
-#   install1..3          carry .whl/b1 (b2, b3) and .gpu: vLLM 0.26 in pieces + our extra wheels
-#   engine               carry .whl/b4 and .gpu: mistral_common (vLLM's chat path imports it), install,
-#                        checks, tokenizer, the in-process engine sweep
+#   install1..4          carry .whl/b1 (.. b4) and .gpu: vLLM 0.26 in pieces + our wheels (bench/gpu_wheels.py)
+#   engine               carry .whl/b5 and .gpu: the last chunk, install (install_last), checks, tokenizer,
+#                        the in-process engine sweep
 #   grpc                 start our service detached (setsid: it outlives the call), the gRPC sweeps
 #   gateway              the gateway sweep on that service, stop it, start `vllm serve` detached
 #   vllm                 wait for `vllm serve`, its sweeps, stop it
-#   interleave           (optional; after install1..3, carry .whl/b4 too) token-id and chat sweeps
+#   interleave           (optional; after install1..4, carry .whl/b5 too) token-id and chat sweeps
 #                        alternating on one service: is the chat gap real or drift over time?
 #   burst                (optional, no GPU) bench/burst_probe.py: render_workers 0 vs 4 on this machine
 # Each phase returns $OUT/results/detail-*.json (all phases so far) and $OUT/logs-<phase>.tgz.
@@ -31,22 +31,11 @@ trap pack EXIT
 
 status=0
 case $phase in
-  install1)
-    bash .gpu/device_install.sh .whl/b1 || exit 1
-    nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv
-    # The tokenizer for `vllm serve` now (openai_harmony alone is enough): a failure shows before any engine time.
-    $PY -m pip install -q --no-index --no-deps --no-compile --target /tmp/harmony .whl/b1/oss_harmony-*.whl \
-      .whl/b1/pydantic-*.whl .whl/b1/pydantic_core-*.whl .whl/b1/annotated_types-*.whl .whl/b1/typing_inspection-*.whl
-    PYTHONPATH=/tmp/harmony:$ROOT $PY -c "import sys, transformers, tokenizers, aiohttp, uvloop
-print('python', sys.version.split()[0], 'transformers', transformers.__version__, 'tokenizers', tokenizers.__version__,
-      'aiohttp', aiohttp.__version__, 'uvloop', uvloop.__version__)"
-    PYTHONPATH=/tmp/harmony:$ROOT $PY -m bench tokenizer "$MODEL_SRC" .tmp/bench-models || status=1
-    ;;
-  install2 | install3)
+  install[1-4])
     bash .gpu/device_install.sh ".whl/b${phase#install}"
     ;;
   engine)
-    if [ -z "${SMOKE:-}" ]; then bash .gpu/device_install.sh .whl/b4 || exit 1; fi
+    if [ -z "${SMOKE:-}" ]; then install_last .whl/b5 || exit 1; fi
     setup
     nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv 2>/dev/null
     $PY -c "import sys, grpc, google.protobuf as pb, vllm, vllm.tokenizers.mistral, service.server, gateway.app, bench.runner
@@ -81,7 +70,7 @@ print('python', sys.version.split()[0], 'grpc', grpc.__version__, 'protobuf', pb
   interleave)
     # Order check: raw token-id and chat sweeps alternate on one fresh service (the main phases run
     # all token-id points first, then chat), so drift over time cannot pass for a chat cost.
-    if [ -z "${SMOKE:-}" ] && [ -d .whl/b4 ]; then bash .gpu/device_install.sh .whl/b4 || exit 1; fi
+    if [ -z "${SMOKE:-}" ] && [ -d .whl/b5 ]; then install_last .whl/b5 || exit 1; fi
     setup
     $PY -m bench serve service "${COMMON[@]}" --port $PORT --log "$LOGS/service-interleave.log" \
       --pidfile "$LOGS/service-interleave.pid" --wait 420 || { tail -40 "$LOGS/service-interleave.log"; exit 1; }

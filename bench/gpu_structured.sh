@@ -15,7 +15,8 @@ read -r -a STREAM_COUNTS <<< "${STREAMS:-1 16 64 256}"
 pack() { cp -r "$LOGS/results" "$OUT/" 2>/dev/null; cp "$LOGS"/*.log "$OUT/" 2>/dev/null; }
 trap pack EXIT
 case $phase in
-  install[1-5]) bash .gpu/device_install.sh ".whl/b${phase#install}" ;;
+  install[1-4]) bash .gpu/device_install.sh ".whl/b${phase#install}" ;;
+  install5) install_last .whl/b5 ;;
   structured)
     setup
     nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv 2>/dev/null

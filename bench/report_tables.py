@@ -19,7 +19,7 @@ def setup(res: Results) -> list[str]:
     return [
         f"- machine: {', '.join(sorted({d['meta']['machine'] for d in res.details}))} ({meta['cpus']} CPUs); "
         f"engine: {meta['engine']}; profile `{meta['profile']}`",
-        f"- engine arguments (identical for all four frontends): {args}",
+        f"- engine arguments (identical for every frontend): {args}",
         f"- workload: prompt ≈{work['prompt_tokens']} tokens "
         f"({'unique per request' if work['unique_prompts'] else 'the same prompt for every request, so the prefix cache serves it after the warm-up, as in ../shared/gpu probes'}), "
         f"{work['output_tokens']} output tokens (max_tokens, EOS ignored), temperature {work['temperature']}; "
