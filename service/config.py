@@ -93,6 +93,12 @@ class Settings(BaseSettings):
     async_scheduling: bool = Field(False, description="vLLM schedules the next step while one runs")
     enable_prefix_caching: bool = Field(True, description="reuse KV cache of shared prompt prefixes")
     stream_interval: int = Field(1, ge=1, description="engine steps coalesced per streamed delta")
+    stream_ramp_tokens: int = Field(
+        0,
+        ge=0,
+        description="a request's first N output tokens stream per step despite stream_interval, so a "
+        "Harmony reply's first visible delta is not held back (service/vllm_stream_ramp.py)",
+    )
     seed: int = Field(0, description="engine random seed (requests may set their own)")
     tokenizer: str = Field(
         "", description="tokenizer dir or hub id; empty = the model's, else offline o200k_harmony"

@@ -92,9 +92,10 @@ class VllmEngine:
 
         log.info("engine: vLLM %s imported in %.1fs", vllm.__version__, time.monotonic() - started)
         args = AsyncEngineArgs(**engine_kwargs(settings), tokenizer=tokenizer_dir(settings))
-        from service import vllm_structured  # registers our reasoning parser in this process
+        from service import vllm_stream_ramp, vllm_structured  # vllm_structured registers our parser
 
         vllm_structured.configure(args.structured_outputs_config, settings.grammar_parallel_fill_above)
+        vllm_stream_ramp.install(settings.stream_ramp_tokens if settings.stream_interval > 1 else 0)
 
         def build() -> AsyncLLM:
             return AsyncLLM.from_engine_args(args, stat_loggers=[_stat_logger_factory()])

@@ -24,8 +24,10 @@ _SEED_SERVING: dict[str, Any] = {
     "gpu_memory_utilization": 0.95,
     "kv_cache_dtype": "fp8",
     "async_scheduling": True,
-    # Like the seed's `vllm serve --stream-interval 20`: first token at once, then 20-token deltas.
+    # Like the seed's `vllm serve --stream-interval 20`: first token at once, then 20-token deltas ...
     "stream_interval": 20,
+    # ... except the first 8 tokens: Harmony headers close within them (service/vllm_stream_ramp.py).
+    "stream_ramp_tokens": 8,
     "max_concurrent_requests": 256,
     # Harmony rendering of long prompts off the gRPC event loop (service/prompt_renderer.py).
     "render_workers": 4,
