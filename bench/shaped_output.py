@@ -73,6 +73,9 @@ class HarmonyShape(_processor_base()):  # type: ignore[misc]
 
     def __init__(self, vllm_config: Any, device: torch.device, is_pin_memory: bool) -> None:
         self._device = device
+        # Pinned host buffers and non-blocking copies: a pageable torch.tensor(list, device=cuda) blocks
+        # the engine's host thread each step until the GPU catches up, losing async scheduling's overlap.
+        self._pin = bool(is_pin_memory) and device.type == "cuda"
         self._k = analysis_tokens_from_env()
         self._rows: dict[int, tuple[int, list[int]]] = {}  # batch index -> (max_tokens, output ids)
 
@@ -101,8 +104,14 @@ class HarmonyShape(_processor_base()):  # type: ignore[misc]
         if not self._rows:
             return logits
         rows = [i for i in self._rows if i < logits.shape[0]]
-        tokens = [shaped_token(len(self._rows[i][1]), self._rows[i][0], self._k) for i in rows]
-        index = torch.tensor(rows, dtype=torch.long, device=logits.device)
+        pairs = rows + [shaped_token(len(self._rows[i][1]), self._rows[i][0], self._k) for i in rows]
+        # One host buffer (rows, then their tokens), one copy. The caching host allocator does not hand a
+        # pinned block out again before the copy that used it has run.
+        host = torch.tensor(pairs, dtype=torch.long)
+        if self._pin:
+            host = host.pin_memory()
+        both = host.to(logits.device, non_blocking=self._pin)
+        index, tokens = both[: len(rows)], both[len(rows) :]
         logits[index] = float("-inf")
-        logits[index, torch.tensor(tokens, dtype=torch.long, device=logits.device)] = 0.0
+        logits[index, tokens] = 0.0
         return logits
