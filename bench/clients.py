@@ -177,7 +177,7 @@ class OpenAIClient:
             "stream_options": {"include_usage": True},
         }
         if self._spec.ignore_eos:
-            body["ignore_eos"] = True  # vLLM's extension; the gateway ignores unknown fields
+            body["ignore_eos"] = True  # vLLM's extension, which our gateway takes too
         if self._chat:
             body["messages"] = [{"role": "user", "content": prompt.text}]
         else:

@@ -26,8 +26,9 @@ _SEED_SERVING: dict[str, Any] = {
     "async_scheduling": True,
     # Like the seed's `vllm serve --stream-interval 20`: first token at once, then 20-token deltas ...
     "stream_interval": 20,
-    # ... except the first 8 tokens: Harmony headers close within them (service/vllm_stream_ramp.py).
-    "stream_ramp_tokens": 8,
+    # ... except the first 4: a reply's first header (`<|channel|>analysis<|message|>`) is 3 tokens, so
+    # its first text token streams at once (service/vllm_stream_ramp.py).
+    "stream_ramp_tokens": 4,
     "max_concurrent_requests": 256,
     # Harmony rendering of long prompts off the gRPC event loop (service/prompt_renderer.py).
     "render_workers": 4,

@@ -6,7 +6,8 @@ concurrency. But a Harmony reply shows nothing until its header (`<|channel|>ana
 3 tokens; a tool call's header is longer) is closed, so the first visible delta waits for token N:
 20 decode steps, ~250 ms at 64 streams and ~600 ms at 256 on the H200
 (bench/results/anchors-1xH200-all-2026-12-02). With `stream_ramp_tokens` = K, tokens 1..K are sent
-as they come, then the interval applies: K extra outputs per request, the header's cost, not 20.
+as they come, then the interval applies: K - 1 extra outputs per request (the GPU profiles: K = 4,
+the first header and its first text token), instead of 20 steps of waiting.
 
 vLLM has no per-request hook for this (0.32's `SamplingParams.stream_interval` can only raise the
 engine's), so `install` wraps `RequestState.make_request_output` of the output processor, which
