@@ -1,7 +1,7 @@
 """Carry folders for the GPU machines: the kit's vLLM 0.26 chunks plus what our side needs, re-split.
 
     python3 ../shared/gpu/fetch_wheels.py .whl --serving     # the kit: .whl/1, .whl/2, .whl/3
-    python bench/gpu_wheels.py                               # -> .whl/b1 .. .whl/bN (N = 4 today)
+    python bench/gpu_wheels.py                               # -> .whl/b1 .. .whl/bN (N = 5 today)
 
 Adds (py3.12 wheels, downloaded with pip): grpcio >= 1.85.1 (the generated stubs refuse the image's
 1.84), grpcio-health-checking / -reflection / -status, googleapis-common-protos, py-spy, and

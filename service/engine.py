@@ -95,7 +95,7 @@ class VllmEngine:
         from service import vllm_stream_ramp, vllm_structured  # vllm_structured registers our parser
 
         vllm_structured.configure(args.structured_outputs_config, settings.grammar_parallel_fill_above)
-        vllm_stream_ramp.install(settings.stream_ramp_tokens if settings.stream_interval > 1 else 0)
+        vllm_stream_ramp.install(settings.stream_ramp_tokens)  # a no-op per request at stream_interval 1
 
         def build() -> AsyncLLM:
             return AsyncLLM.from_engine_args(args, stat_loggers=[_stat_logger_factory()])
