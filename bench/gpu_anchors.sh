@@ -26,7 +26,16 @@ SERVICE_LOG=$LOGS/service.log
 PIDFILE=$LOGS/service.pid
 # Every process compiles Triton kernels into one folder: the files' mtimes, beside the points'
 # started_unix, show whether a stalled burst compiled something (the recurring-stall suspect).
-export TRITON_CACHE_DIR=${TRITON_CACHE_DIR:-$ROOT/.tmp/triton-cache}
+# FRESH_TRITON=1 gives each server its own empty folder instead: every first burst then pays the full JIT, as
+# on a first start. The shared default is a restart with a persisted cache, and it favours the later servers.
+# Our service (started in the engine phase, measured in ours-a and ours-b) gets its own, not the bare engine's.
+if [ -n "${FRESH_TRITON:-}" ]; then
+  SERVICE_TRITON=$ROOT/.tmp/triton-service
+  case $phase in ours-a | ours-b) export TRITON_CACHE_DIR=$SERVICE_TRITON ;; *) export TRITON_CACHE_DIR=$ROOT/.tmp/triton-$phase ;; esac
+else
+  export TRITON_CACHE_DIR=${TRITON_CACHE_DIR:-$ROOT/.tmp/triton-cache}
+  SERVICE_TRITON=$TRITON_CACHE_DIR
+fi
 pack() {
   find "$TRITON_CACHE_DIR" -name "*.json" -printf '%T@ %P\n' 2>/dev/null | sort -n > "$OUT/triton-$phase.txt"
   grep -h "JIT compilation during inference\|warm-up done\|engine ready" "$LOGS"/*.log "$LOGS"/*/*.log \
@@ -48,7 +57,8 @@ case $phase in
     nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv 2>/dev/null
     $PY -m bench tokenizer "$MODEL_SRC" .tmp/bench-models || exit 1
     run --frontends engine --workloads tokens "${SWEEP[@]}" "${COLD_BURST[@]}"
-    $PY -m bench serve service "${COMMON[@]}" ${SERVE_SET:-} --port "$PORT" --log "$SERVICE_LOG" --pidfile "$PIDFILE" --wait 0
+    TRITON_CACHE_DIR=$SERVICE_TRITON $PY -m bench serve service "${COMMON[@]}" ${SERVE_SET:-} --port "$PORT" \
+      --log "$SERVICE_LOG" --pidfile "$PIDFILE" --wait 0
     ;;
   ours-a)
     setup
