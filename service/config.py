@@ -147,6 +147,12 @@ class Settings(BaseSettings):
     drain_grace_seconds: float = Field(
         30.0, ge=0, description="how long in-flight streams may finish after SIGTERM"
     )
+    drain_announce_seconds: float = Field(
+        1.0,
+        ge=0,
+        description="after SIGTERM the port stays open at least this long (within the grace), so "
+        "health-watching clients stop routing here before it closes",
+    )
     max_connection_age_seconds: float = Field(
         300.0, gt=0, description="clients reconnect after this, so balancers see new replicas"
     )

@@ -170,12 +170,19 @@ class GrpcService:
     async def drain_and_stop(self, grace: float | None = None) -> None:
         """SIGTERM path: stop admitting, let in-flight streams finish within the grace, stop."""
         grace = self.settings.drain_grace_seconds if grace is None else grace
+        began = time.monotonic()
         if self.state.phase is not Phase.DEAD:
             self.state.set_phase(Phase.DRAINING)
         try:
             await asyncio.wait_for(self.state.idle.wait(), grace)
         except TimeoutError:
             pass
+        # Closing the port at once would race the health watchers: a call they sent before they
+        # saw NOT_SERVING would meet a stopping server, which cancels calls no handler took yet
+        # (CANCELLED, not retryable: grpc/grpc#41785). Open a moment longer, such calls get
+        # UNAVAILABLE DRAINING, which the channel's retry policy sends to another replica.
+        announce = min(self.settings.drain_announce_seconds, grace)
+        await asyncio.sleep(max(0.0, began + announce - time.monotonic()))
         if self.state.active_streams:
             log.warning(
                 "drain grace over with %d streams in flight: cancelling them", self.state.active_streams

@@ -161,3 +161,29 @@ def test_a_queued_request_that_waits_into_a_drain_is_refused_before_headers(
         # Trailers-only: no header went out, so gRPC retry policies may send it to another replica.
         assert REQUEST_ID_METADATA not in dict(queued.initial_metadata() or ())  # type: ignore[attr-defined]
         assert server.service.state.active_streams == 0
+
+
+def test_an_idle_drain_keeps_the_port_open_until_watchers_know(scripted_server: ServerFactory) -> None:
+    """The cause of a flaky failover: with nothing in flight the drain closed the port at once, so a
+    call the gateway sent before its health watch saw NOT_SERVING met a stopping server, which
+    cancels calls no handler took yet (CANCELLED, never retried: grpc/grpc#41785)."""
+    server = scripted_server(streaming_text(5))
+    assert server.service is not None
+    assert server.service.settings.drain_announce_seconds >= 0.5
+    channel, stub = stub_for(server)
+    with channel:
+        watch = health_pb2_grpc.HealthStub(channel).Watch(
+            health_pb2.HealthCheckRequest(service=READINESS_SERVICE), timeout=20
+        )
+        assert next(watch).status == health_pb2.HealthCheckResponse.SERVING
+        drain = server.run_soon(server.service.drain_and_stop(5.0))
+        assert next(watch).status == health_pb2.HealthCheckResponse.NOT_SERVING
+        # What the watcher's in-flight call meets: a listening server that refuses it retryably.
+        with pytest.raises(grpc.RpcError) as raised:
+            list(stub.Generate(pb.GenerateRequest(messages=USER), timeout=5))
+        assert raised.value.code() == grpc.StatusCode.UNAVAILABLE  # type: ignore[attr-defined]
+        assert error_info(raised.value).reason == "DRAINING"
+        assert not drain.done()
+        watch.cancel()
+        drain.result(15)
+    assert server.service.exit_code == 0
