@@ -36,7 +36,7 @@ PREFIXES = [('{"text": "', SCHEMA), ('{"text": "A printer ', SCHEMA), ('{"title"
 
 
 def _tokenizer(path: str | None) -> str:
-    """The engine's NUL-marked o200k_harmony (built offline), or a HF dir (e.g. a copy carried)."""
+    """The engine's 0xFF-marked o200k_harmony (built offline), or a HF dir (e.g. a copy carried)."""
     if path:
         return path
     from service.engine_tokenizer import grammar_tokenizer, offline_tokenizer

@@ -5,9 +5,11 @@ detokenize, and parse Harmony ourselves, so this tokenizer is read for nothing b
 xgrammar matches a token by its text, and the text of `<|end|>` or `<|reserved_200020|>` is a
 valid JSON string: a grammar would let the model write a control token inside a string, and our
 parser (rightly) ends the message there. The engine's copy therefore spells every special token as
-NUL + its text. Raw control bytes are invalid in JSON and excluded from free text, so the grammar
-can reach a special token only as a `{"type": "token"}` element, by id; ids are unchanged.
-(Excluding `<|` in the grammar instead makes xgrammar drop minLength/maxLength.)
+the byte 0xFF + its text. 0xFF begins no UTF-8 sequence, and xgrammar's JSON, regex, EBNF and free
+text all match characters, never raw bytes: not even `.*` or `[\x00-\xff]*` reaches such a token,
+so the grammar can reach a special token only as a `{"type": "token"}` element, by id; ids are
+unchanged. (An earlier NUL mark left regex and grammar formats open: `.` admits a NUL. Excluding
+`<|` in the grammar instead makes xgrammar drop minLength/maxLength.)
 
 Sources: the `tokenizer` setting; else the model's own (a directory with one, or a hub id); else,
 for dummy-weight config directories, the offline o200k_harmony files (no download). The copy is
@@ -27,10 +29,10 @@ from typing import Any
 from service.config import Settings
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
-# The byte-level (GPT-2) spelling of byte 0x00: xgrammar decodes it to a raw NUL.
-CONTROL_MARK = "\u0100"
+# The byte-level (GPT-2) spelling of byte 0xFF: xgrammar decodes it to that byte, invalid UTF-8.
+CONTROL_MARK = "\u00ff"
 # Bump when the derivation changes: cached copies of an older recipe are then not reused.
-RECIPE = "nul-marked-specials-1"
+RECIPE = "ff-marked-specials-2"
 
 
 def tokenizer_dir(settings: Settings) -> str:
@@ -64,7 +66,7 @@ def offline_tokenizer(cache_dir: str) -> Path:
 
 
 def grammar_tokenizer(source: Path, cache_dir: str, config: Path | None = None) -> Path:
-    """The NUL-marked copy of `source`, keyed by its files' contents. `config`, the model's
+    """The 0xFF-marked copy of `source`, keyed by its files' contents. `config`, the model's
     config.json, goes beside it: vLLM reads a config from the tokenizer directory and, without
     one, retries with sleeps on every start."""
     digest = hashlib.sha256(RECIPE.encode())

@@ -32,8 +32,8 @@ CALL = "<|call|>"
 # At most one whitespace character in a row inside JSON: random weights would otherwise emit
 # whitespace runs until max_tokens; real models write compact or singly-spaced JSON anyway.
 MAX_JSON_WHITESPACE = 1
-# Harmony's special tokens are never text. In the engine's tokenizer their text is NUL-marked
-# (service/engine_tokenizer.py), which no JSON string admits; free text excludes this prefix too,
+# Harmony's special tokens are never text. In the engine's tokenizer their text starts with the
+# byte 0xFF (service/engine_tokenizer.py), which no grammar admits; free text excludes this prefix too,
 # so every special token the grammar allows is a `{"type": "token"}` element.
 SPECIAL_PREFIX = "<|"
 

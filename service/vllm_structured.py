@@ -7,7 +7,7 @@ the analysis itself), and the parser below instead of vLLM's.
 vLLM gives gpt-oss its `openai_gptoss` parser, which the structured-output manager builds for every
 constrained request to find where the reasoning ends and the grammar starts. Our structural tag
 spans the analysis itself (`enable_in_reasoning`), so no boundary is needed; and vLLM 0.26's parser
-looks `<|end|>` up by its text, which the engine's NUL-marked tokenizer (service/engine_tokenizer.py)
+looks `<|end|>` up by its text, which the engine's 0xFF-marked tokenizer (service/engine_tokenizer.py)
 does not have: the engine died on the first constrained request. vLLM loads this file by path into
 the engine process (`reasoning_parser_plugin`); it registers the parser under `NAME`.
 

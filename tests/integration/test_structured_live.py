@@ -93,6 +93,27 @@ def test_named_tool_choice_always_calls_that_tool(stub: inference_pb2_grpc.Infer
 
 
 @pytest.mark.engine
+@pytest.mark.parametrize(
+    "fmt",
+    [pb.ResponseFormat(regex=r"[\s\S]{1,40}"), pb.ResponseFormat(grammar="root ::= [^\\x01]{1,40}")],
+    ids=["regex", "grammar"],
+)
+def test_any_character_formats_answer_in_text_only(
+    stub: inference_pb2_grpc.InferenceServiceStub, fmt: pb.ResponseFormat
+) -> None:
+    """Formats that admit any character, served end to end on the 0xFF-marked tokenizer. The trained
+    tiny model writes no control token there either way; the unit test on the grammar
+    (test_any_character_patterns_never_spell_a_special_token) is what pins the mark."""
+    results = _many(stub, pb.GenerateRequest(messages=ASK, response_format=fmt, **SAMPLED), 10)
+    for events in results:
+        done = assert_well_formed(events)
+        assert done.finish_reason == pb.FINISH_REASON_STOP, done
+        content = text_of(events, "content")
+        assert 1 <= len(content) <= 40 and "<|" not in content, content
+        assert _kinds(events)[-2:] == ["content", "done"], _kinds(events)
+
+
+@pytest.mark.engine
 def test_cancel_mid_grammar_aborts_the_engine_request(
     stub: inference_pb2_grpc.InferenceServiceStub, live_server: ServerThread
 ) -> None:

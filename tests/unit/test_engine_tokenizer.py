@@ -1,4 +1,4 @@
-"""The engine's tokenizer is a grammar table: same ids, every special token's text NUL-marked."""
+"""The engine's tokenizer is a grammar table: same ids, every special token's text 0xFF-marked."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def test_the_copy_keeps_ids_and_marks_every_special_token(tmp_path: Path) -> Non
     assert tokenizer.encode("hello world", add_special_tokens=False) == tk.encoding().encode("hello world")
 
 
-def test_xgrammar_reads_special_tokens_as_nul_text(tmp_path: Path) -> None:
+def test_xgrammar_reads_special_tokens_as_invalid_utf8(tmp_path: Path) -> None:
     import xgrammar
 
     tokenizer_file = grammar_tokenizer(HARMONY_TINY_DIR, str(tmp_path))
@@ -36,5 +36,5 @@ def test_xgrammar_reads_special_tokens_as_nul_text(tmp_path: Path) -> None:
 
     tokenizer = PreTrainedTokenizerFast.from_pretrained(str(tokenizer_file))
     info = xgrammar.TokenizerInfo.from_huggingface(tokenizer, vocab_size=201088)
-    assert info.decoded_vocab[tk.END] == b"\x00<|end|>"
+    assert info.decoded_vocab[tk.END] == b"\xff<|end|>"
     assert info.stop_token_ids == [tk.RETURN]

@@ -21,6 +21,7 @@ from service.structured_output import (
     FINAL_JSON_BEGIN,
     FINAL_TEXT_BEGIN,
     NEXT_MESSAGE,
+    FormatKind,
     ResponseFormatSpec,
     constraint_for,
     tool_call_begin,
@@ -145,6 +146,27 @@ def test_regex_answers_have_no_constrain_header() -> None:
     assert _matches(found.structural_tag(analysis=False), FINAL_TEXT_BEGIN + "42<|return|>")
 
 
+@pytest.mark.parametrize(
+    ("kind", "pattern"),
+    [
+        ("regex", ".*"),
+        ("regex", r"[\s\S]*"),
+        ("regex", r"[\x00-\xff]*"),
+        ("grammar", "root ::= [^a]*"),
+        ("grammar", r"root ::= [\x00-\xff]*"),
+    ],
+)
+def test_any_character_patterns_never_spell_a_special_token(kind: FormatKind, pattern: str) -> None:
+    """With NUL-marked special tokens, `.` admitted all 1,090 of them as text, and our parser ended
+    the answer at the first: only the token's mark decides, since every pattern here admits a NUL."""
+    found = constraint_for(ResponseFormatSpec(kind, pattern=pattern), (), "auto", ())
+    assert found is not None
+    tag = found.structural_tag(analysis=False)
+    assert _matches(tag, FINAL_TEXT_BEGIN + "mixed text, <| or \x00 <return><|return|>")
+    for special in ("<|end|>", "<|message|>", "<|call|>", "<|reserved_200020|>"):
+        assert not _matches(tag, FINAL_TEXT_BEGIN + "x" + special + "y<|return|>"), special
+
+
 def test_compile_check_is_cached_and_names_the_param() -> None:
     content = {"type": "regex", "pattern": "(unclosed"}
     with pytest.raises(ServiceError) as caught:
@@ -157,7 +179,7 @@ def test_compile_check_is_cached_and_names_the_param() -> None:
 
 
 def test_bounded_strings_keep_their_bounds_and_never_hold_a_special_token() -> None:
-    """Excluding `<|` inside the grammar made xgrammar drop minLength/maxLength; the NUL-marked
+    """Excluding `<|` inside the grammar made xgrammar drop minLength/maxLength; the 0xFF-marked
     tokenizer keeps control tokens out of strings with the bounds intact."""
     schema = {"type": "object", "properties": {"s": {"type": "string", "minLength": 2, "maxLength": 12}}}
     found = constraint_for(ResponseFormatSpec("json_schema", name="x", schema=schema), (), "auto", ())

@@ -1,5 +1,5 @@
 """vLLM's structured output is configured for our tags, with a reasoning parser that needs no text
-lookups (vLLM 0.26's gpt-oss parser looked `<|end|>` up and killed the engine on the NUL-marked
+lookups (vLLM 0.26's gpt-oss parser looked `<|end|>` up and killed the engine on the marked
 tokenizer)."""
 
 from __future__ import annotations
