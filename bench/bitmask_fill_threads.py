@@ -4,8 +4,10 @@ vLLM's engine fills one bitmask per constrained request per step, serially unles
 than 128 of them (`fill_bitmask_parallel_threshold`); on the H200 that serial fill cost ~4 ms a step
 at 64 streams. Threads can only help if the fill runs without the GIL: this times N matchers
 (o200k_harmony, built offline; states inside a free JSON string, the costly case) filled serially,
-then batched over a ThreadPoolExecutor as vLLM does (batches of 16). H200 host, xgrammar 0.2.7:
-64 fills 10.7 ms serial, 4.8 / 3.5 ms in 4 / 8 threads (batches of 4); 128: 42 ms, 6.4 ms in 8.
+then batched over a ThreadPoolExecutor as vLLM does (batches of 16), then in one call of xgrammar's
+`BatchGrammarMatcher` (service/vllm_grammar_fill.py's way). H200 host, xgrammar 0.2.7, 8 threads
+(bench/results/structured-1xH200-2026-12-03/fill-threads.jsonl): 64 fills 11.3 ms serial, 3.7 ms
+in the pool (batches of 4), 3.2 ms in the batch matcher; 256: 43 / 9.5 / 8.7 ms.
 
     python -m bench.bitmask_fill_threads --matchers 64 --workers 2 4 8 [--batch 4] [--tokenizer DIR]
 """
@@ -66,6 +68,10 @@ def _pooled(pool: ThreadPoolExecutor, matchers: list[xgr.GrammarMatcher], bitmas
         future.result()
 
 
+def _batched(batcher: Any, matchers: list[xgr.GrammarMatcher], bitmask: Any) -> None:
+    batcher.batch_fill_next_token_bitmask(matchers, bitmask)
+
+
 def _time(step: Callable[..., None], rounds: int, *args: Any) -> float:
     step(*args)  # warm (xgrammar caches per state)
     started = time.perf_counter()
@@ -92,6 +98,10 @@ def main() -> None:
             threaded = _time(_pooled, args.rounds, pool, matchers, bitmask, args.batch)
         result[f"threads_{workers}_ms"] = threaded * 1e3
         result[f"speedup_{workers}"] = round(serial / threaded, 2)
+        if hasattr(xgr, "BatchGrammarMatcher"):  # one native call, xgrammar's own threads
+            native = _time(_batched, args.rounds, xgr.BatchGrammarMatcher(workers), matchers, bitmask)
+            result[f"batch_matcher_{workers}_ms"] = native * 1e3
+            result[f"batch_speedup_{workers}"] = round(serial / native, 2)
     print(json.dumps({key: round(v, 3) if isinstance(v, float) else v for key, v in result.items()}))
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import jsonschema
 from gptoss.v1 import inference_pb2 as pb
 
-from bench import set_args
+from bench import engine_profile, set_args
 from service.config import Settings
 from service.engine_tokenizer import tokenizer_dir
 from tests.support.scripted_engine import stub_for
@@ -75,11 +75,16 @@ def _one(
     }
 
 
-def _point(stub: Any, streams: int, arm: str, per_stream: int, max_tokens: int) -> dict[str, Any]:
+def _point(
+    stub: Any, streams: int, arm: str, per_stream: int, max_tokens: int, profile_dir: Path | None = None
+) -> dict[str, Any]:
     fmt, schema = ARMS[arm]
     count = streams * per_stream
     started = time.monotonic()
-    with concurrent.futures.ThreadPoolExecutor(streams) as pool:
+    with (
+        engine_profile.recording(profile_dir, f"{streams}-{arm}"),
+        concurrent.futures.ThreadPoolExecutor(streams) as pool,
+    ):
         rows = list(pool.map(lambda i: _one(stub, fmt, max_tokens, i, schema), range(count)))
     wall = time.monotonic() - started
     tokens = sum(r["tokens"] for r in rows)
@@ -119,6 +124,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-tokens", type=int, default=256)
     parser.add_argument("--arms", nargs="+", choices=sorted(ARMS), default=list(ARMS))
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--engine-profile", type=Path, help="py-spy the engine core per point, into DIR")
     parser.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="a setting (JSON value)"
     )
@@ -134,7 +140,9 @@ def main(argv: list[str] | None = None) -> None:
         _one(stub, None, 4, 0)
         result["compile"] = _compile_cost(stub)
         result["points"] = [
-            _point(stub, n, arm, args.per_stream, args.max_tokens) for n in streams for arm in args.arms
+            _point(stub, n, arm, args.per_stream, args.max_tokens, args.engine_profile)
+            for n in streams
+            for arm in args.arms
         ]
     finally:
         channel.close()

@@ -110,10 +110,10 @@ class Settings(BaseSettings):
         default_factory=dict, description="environment set for the engine before it starts (JSON object)"
     )
     grammar_parallel_fill_above: int | None = Field(
-        None,
+        32,
         ge=0,
-        description="constrained requests in a batch above which vLLM fills grammar bitmasks in its thread "
-        "pool; null keeps vLLM's 128",
+        description="constrained requests in a step above which (up to vLLM's 128) their grammar bitmasks are "
+        "filled in one xgrammar call on native threads (service/vllm_grammar_fill.py); null: vLLM's",
     )
     logits_processors: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="vLLM logits processors (module:Class) loaded into the engine"

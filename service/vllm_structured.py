@@ -11,34 +11,26 @@ looks `<|end|>` up by its text, which the engine's 0xFF-marked tokenizer (servic
 does not have: the engine died on the first constrained request. vLLM loads this file by path into
 the engine process (`reasoning_parser_plugin`); it registers the parser under `NAME`.
 
-Parallel bitmask fill: each step vLLM fills one grammar bitmask per constrained request, serially
-unless more than 128 are in the batch (`fill_bitmask_parallel_threshold`, hard-coded), and ~4 ms a
-step at 64 streams on the H200. xgrammar's fill releases the GIL (bench/bitmask_fill_threads.py:
-64 fills in 8 threads ran 3-5x faster), so `grammar_parallel_fill_above` lowers that threshold:
-`configure` puts it in `PARALLEL_FILL_ENV`, which the engine process inherits, and this file, loaded
-there inside `StructuredOutputManager.__init__` (after the threshold is set), wraps the manager's
-`grammar_bitmask` so each manager uses it, with vLLM's fill pool (made here if vLLM made none).
+Bitmask fill: `grammar_parallel_fill_above` goes to the engine process in `PARALLEL_FILL_ENV`
+(inherited), and this file, loaded there inside `StructuredOutputManager.__init__`, installs
+service/vllm_grammar_fill.py's one-call batch fill before the manager's first step. There it also
+installs service/vllm_grammar_apply.py (the bitmask's reordering into reused pinned buffers), in
+the engine core whose process runs the model (one GPU).
 """
 
 from __future__ import annotations
 
-import functools
-import logging
-import multiprocessing
 import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from vllm.reasoning import ReasoningParser, ReasoningParserManager
 
+from service import vllm_grammar_apply
+
 NAME = "gptoss_grammar_spans_reasoning"
 # Not GPTOSS_GRAMMAR_PARALLEL_FILL_ABOVE: Settings would read that back in this process (tests).
 PARALLEL_FILL_ENV = "GPTOSS_ENGINE_GRAMMAR_FILL_ABOVE"
-_MARK = "_gptoss_parallel_fill_above"
-
-# Under "vllm": its handler prints this in the engine process, which loads the file by path.
-log = logging.getLogger("vllm.gptoss_structured")
 
 
 def configure(config: Any, parallel_fill_above: int | None = None) -> None:
@@ -52,48 +44,6 @@ def configure(config: Any, parallel_fill_above: int | None = None) -> None:
         os.environ.pop(PARALLEL_FILL_ENV, None)  # nothing left from an earlier start in this process
     else:
         os.environ[PARALLEL_FILL_ENV] = str(parallel_fill_above)  # read where vLLM loads this file
-
-
-def apply_parallel_fill(manager: Any, above: int) -> bool:
-    """Make one `StructuredOutputManager` fill bitmasks in its thread pool above `above` requests."""
-    if not hasattr(manager, "fill_bitmask_parallel_threshold"):
-        log.warning(
-            "vLLM's StructuredOutputManager has no fill_bitmask_parallel_threshold: %s ignored",
-            PARALLEL_FILL_ENV,
-        )
-        return False
-    manager.fill_bitmask_parallel_threshold = above
-    if getattr(manager, "fill_bitmask_parallel_batch_size", None) is None:
-        manager.fill_bitmask_parallel_batch_size = 16  # vLLM's
-    if getattr(manager, "executor_for_fillmask", None) is None:  # vLLM's sizing; threads start on use
-        workers = max(1, min(multiprocessing.cpu_count() // 2, 8))
-        manager.executor_for_fillmask = ThreadPoolExecutor(workers, thread_name_prefix="gptoss-fillmask")
-    return True
-
-
-def install_parallel_fill(above: int, manager_cls: Any = None) -> bool:
-    """Wrap `grammar_bitmask` of vLLM's manager class (once): every manager, including the one whose
-    `__init__` is loading this file, takes `above` on its first step. False (warned) if vLLM lacks it."""
-    if manager_cls is None:
-        from vllm.v1.structured_output import StructuredOutputManager as manager_cls
-    original: Any = getattr(manager_cls, "grammar_bitmask", None)
-    if original is None:
-        log.warning("vLLM's StructuredOutputManager has no grammar_bitmask: %s ignored", PARALLEL_FILL_ENV)
-        return False
-    if getattr(original, _MARK, None) is not None:
-        original = original.__wrapped__  # installed already: replace the threshold
-
-    @functools.wraps(original)
-    def grammar_bitmask(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if getattr(self, _MARK, None) != above:
-            setattr(self, _MARK, above)
-            apply_parallel_fill(self, above)
-        return original(self, *args, **kwargs)
-
-    setattr(grammar_bitmask, _MARK, above)
-    manager_cls.grammar_bitmask = grammar_bitmask
-    log.info("structured output: grammar bitmasks filled in threads above %d requests", above)
-    return True
 
 
 class GrammarSpansReasoning(ReasoningParser):
@@ -116,5 +66,8 @@ class GrammarSpansReasoning(ReasoningParser):
 
 
 ReasoningParserManager.register_module(NAME, module=GrammarSpansReasoning)
+vllm_grammar_apply.install()  # a no-op in a process without vLLM's GPU model runner
 if os.environ.get(PARALLEL_FILL_ENV):
-    install_parallel_fill(int(os.environ[PARALLEL_FILL_ENV]))
+    from service import vllm_grammar_fill
+
+    vllm_grammar_fill.install(int(os.environ[PARALLEL_FILL_ENV]))
