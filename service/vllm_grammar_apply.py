@@ -7,9 +7,9 @@ more than the bitmask fill itself (20%). This is the same function over two pinn
 are allocated once and used in turn: each is rewritten only after its previous host-to-device copy
 has completed (a CUDA event, long done by then), so nothing waits on the GPU.
 
-`install()` replaces the name in vLLM's GPU model runner, in the process that imported it: the
-engine core with one GPU (the uniprocess executor), where service/vllm_structured.py calls it.
-CPU logits, and model runners in other processes (tensor parallel workers), keep vLLM's function.
+`install()` replaces the name in vLLM's GPU model runner, in the process that imported it:
+service/vllm_worker_extension.py, which vLLM imports wherever the model runs (the engine core with
+one GPU, each tensor-parallel worker), calls it. CPU logits keep vLLM's function.
 """
 
 from __future__ import annotations

@@ -13,9 +13,7 @@ the engine process (`reasoning_parser_plugin`); it registers the parser under `N
 
 Bitmask fill: `grammar_parallel_fill_above` goes to the engine process in `PARALLEL_FILL_ENV`
 (inherited), and this file, loaded there inside `StructuredOutputManager.__init__`, installs
-service/vllm_grammar_fill.py's one-call batch fill before the manager's first step. There it also
-installs service/vllm_grammar_apply.py (the bitmask's reordering into reused pinned buffers), in
-the engine core whose process runs the model (one GPU).
+service/vllm_grammar_fill.py's one-call batch fill before the manager's first step.
 """
 
 from __future__ import annotations
@@ -25,8 +23,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from vllm.reasoning import ReasoningParser, ReasoningParserManager
-
-from service import vllm_grammar_apply
 
 NAME = "gptoss_grammar_spans_reasoning"
 # Not GPTOSS_GRAMMAR_PARALLEL_FILL_ABOVE: Settings would read that back in this process (tests).
@@ -66,7 +62,6 @@ class GrammarSpansReasoning(ReasoningParser):
 
 
 ReasoningParserManager.register_module(NAME, module=GrammarSpansReasoning)
-vllm_grammar_apply.install()  # a no-op in a process without vLLM's GPU model runner
 if os.environ.get(PARALLEL_FILL_ENV):
     from service import vllm_grammar_fill
 
