@@ -31,7 +31,7 @@ case $phase in
     fi
     $PY -m bench.structured_cost ${FILL:+--set grammar_parallel_fill_above=$FILL} --profile "$PROFILE" --set "model=$MODEL" --set load_format=dummy \
       --set tensor_parallel_size=1 --streams "${STREAM_COUNTS[@]}" --per-stream "${PER_STREAM:-2}" \
-      --max-tokens "${MAX_TOKENS:-256}" ${ARMS:+--arms $ARMS}  ${SPY:+--engine-profile $LOGS/results/engine-profile-${TAG:-1xH200}} --out "$LOGS/results/structured-${TAG:-1xH200}.json" > "$LOGS/structured-full.log" 2>&1
+      --max-tokens "${MAX_TOKENS:-256}" ${ARMS:+--arms $ARMS} ${SPY:+--engine-profile $LOGS/results/engine-profile-${TAG:-1xH200}} --out "$LOGS/results/structured-${TAG:-1xH200}.json" > "$LOGS/structured-full.log" 2>&1
     rc=$?
     grep -v "^(EngineCore\|^(Worker" "$LOGS/structured-full.log" | tail -40
     grep -a "Error\|Traceback\|^(EngineCore.*File\|raise " "$LOGS/structured-full.log" | head -60

@@ -166,10 +166,6 @@ def _stop_token(completion: Any) -> int | None:
     return None
 
 
-# By name, not imported here: importing it installs into the importing process's vLLM model runner.
-WORKER_EXTENSION = "service.vllm_worker_extension.ModelProcessExtension"
-
-
 def engine_kwargs(settings: Settings) -> dict[str, Any]:
     """AsyncEngineArgs for a profile; only options both vLLM versions accept."""
     kwargs: dict[str, Any] = {
@@ -186,8 +182,8 @@ def engine_kwargs(settings: Settings) -> dict[str, Any]:
         "enable_prefix_caching": settings.enable_prefix_caching,
         "seed": settings.seed,
         "disable_log_stats": False,
-        # Imported where the model runs: installs our grammar-bitmask application there.
-        "worker_extension_cls": WORKER_EXTENSION,
+        # Imported where the model runs (never here): it installs our grammar-bitmask application there.
+        "worker_extension_cls": "service.vllm_worker_extension.ModelProcessExtension",
     }
     if settings.max_num_batched_tokens is not None:
         kwargs["max_num_batched_tokens"] = settings.max_num_batched_tokens

@@ -86,12 +86,12 @@ def test_the_engine_names_a_worker_extension_vllm_can_mix_in(monkeypatch: pytest
     from vllm.utils.import_utils import resolve_obj_by_qualname
 
     from service.config import Settings
-    from service.engine import WORKER_EXTENSION, engine_kwargs
+    from service.engine import engine_kwargs
 
-    assert engine_kwargs(Settings(profile="cpu-tiny"))["worker_extension_cls"] == WORKER_EXTENSION
+    qualname = engine_kwargs(Settings(profile="cpu-tiny"))["worker_extension_cls"]
     runner = SimpleNamespace(apply_grammar_bitmask=apply_grammar_bitmask)
     monkeypatch.setitem(sys.modules, vllm_grammar_apply.RUNNER_MODULE, runner)
     monkeypatch.delitem(sys.modules, "service.vllm_worker_extension", raising=False)
-    extension = resolve_obj_by_qualname(WORKER_EXTENSION)  # as vLLM's worker does: the import installs
+    extension = resolve_obj_by_qualname(qualname)  # as vLLM's worker does: the import installs
     assert runner.apply_grammar_bitmask is not apply_grammar_bitmask
     assert [name for name in vars(extension) if not name.startswith("__")] == []  # no clash with the worker
