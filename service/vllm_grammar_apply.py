@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import xgrammar as xgr
 
 RUNNER_MODULE = "vllm.v1.worker.gpu_model_runner"
 _PARAMETERS = ["scheduler_output", "grammar_output", "input_batch", "logits"]
@@ -89,8 +90,6 @@ def apply(
     rows: Staging,
 ) -> None:
     """Mask `logits` in place as vLLM's `apply_grammar_bitmask` does, staging through `masks`/`rows`."""
-    import xgrammar as xgr
-
     bitmask: np.ndarray = grammar_output.grammar_bitmask
     sources, targets = batch_rows(scheduler_output, grammar_output, input_batch)
     if not targets:
