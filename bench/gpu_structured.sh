@@ -3,7 +3,7 @@
 # weights, TP=1, profile gpt-oss-120b, in one run on one machine, as back-to-back device calls:
 #   install1..install5   carry .whl/bN and .gpu (vLLM 0.26 kit + our wheels; b5 also holds SQLAlchemy,
 #                        aiosqlite, alembic for the gateway)
-#   structured           carry .gpu: tokenizer, then structured_cost starts the service in-process and
+#   structured           carry .gpu: tokenizer, then structured_cost starts the service (a process) and
 #                        sweeps 1/16/64/256 streams with and without the nested schema. FILL=N sets
 #                        grammar_parallel_fill_above (null: vLLM's own fill); PROBE=1 first times the
 #                        bitmask fills on the host's CPU (bench/bitmask_fill_threads.py); SPY=1 records
@@ -15,7 +15,14 @@ phase=${1:?phase}
 PROFILE=${PROFILE:-gpt-oss-120b}
 source "$(dirname "$0")/gpu_common.sh"
 read -r -a STREAM_COUNTS <<< "${STREAMS:-1 16 64 256}"
-pack() { cp -r "$LOGS/results" "$OUT/" 2>/dev/null; cp "$LOGS"/*.log "$OUT/" 2>/dev/null; }
+pack() {  # at most 8 files come back: each py-spy folder as one tarball
+  mkdir -p "$OUT/results"
+  cp "$LOGS"/results/*.json* "$OUT/results/" 2>/dev/null
+  for dir in "$LOGS"/results/engine-profile-*/; do
+    [ -d "$dir" ] && tar czf "$OUT/results/$(basename "$dir").tgz" -C "$LOGS/results" "$(basename "$dir")"
+  done
+  cp "$LOGS"/*.log "$OUT/" 2>/dev/null
+}
 trap pack EXIT
 case $phase in
   install[1-4]) bash .gpu/device_install.sh ".whl/b${phase#install}" ;;
@@ -31,10 +38,12 @@ case $phase in
     fi
     $PY -m bench.structured_cost ${FILL:+--set grammar_parallel_fill_above=$FILL} --profile "$PROFILE" --set "model=$MODEL" --set load_format=dummy \
       --set tensor_parallel_size=1 --streams "${STREAM_COUNTS[@]}" --per-stream "${PER_STREAM:-2}" \
-      --max-tokens "${MAX_TOKENS:-256}" ${ARMS:+--arms $ARMS} ${SPY:+--engine-profile $LOGS/results/engine-profile-${TAG:-1xH200}} --out "$LOGS/results/structured-${TAG:-1xH200}.json" > "$LOGS/structured-full.log" 2>&1
+      --max-tokens "${MAX_TOKENS:-256}" ${REPEATS:+--repeats $REPEATS} ${MAX_REQUESTS:+--max-requests $MAX_REQUESTS} ${ARMS:+--arms $ARMS} ${SPY:+--engine-profile $LOGS/results/engine-profile-${TAG:-1xH200}} --log "$LOGS/service.log" --out "$LOGS/results/structured-${TAG:-1xH200}.json" > "$LOGS/structured-full.log" 2>&1
     rc=$?
+    grep -a "structured output:" "$LOGS/service.log" | head -6  # our engine-side installs, where they ran
+    grep -a "JIT compilation during inference" "$LOGS/service.log" | cut -c1-160
     grep -v "^(EngineCore\|^(Worker" "$LOGS/structured-full.log" | tail -40
-    grep -a "Error\|Traceback\|^(EngineCore.*File\|raise " "$LOGS/structured-full.log" | head -60
+    grep -a "Error\|Traceback\|^(EngineCore.*File\|raise " "$LOGS/structured-full.log" "$LOGS/service.log" | head -60
     exit $rc
     ;;
   *) echo "unknown phase $phase"; exit 2 ;;

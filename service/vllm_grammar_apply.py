@@ -7,13 +7,16 @@ more than the bitmask fill itself (20%). This is the same function over two pinn
 are allocated once and used in turn: each is rewritten only after its previous host-to-device copy
 has completed (a CUDA event, long done by then), so nothing waits on the GPU.
 
-`install()` replaces the name in vLLM's GPU model runner, in the process that imported it:
-service/vllm_worker_extension.py, which vLLM imports wherever the model runs (the engine core with
-one GPU, each tensor-parallel worker), calls it. CPU logits keep vLLM's function.
+`install()` replaces the function where vLLM defines it and, if vLLM's GPU model runner is loaded
+already, the name that runner imported. Both orders happen: on a GPU worker the runner is imported
+only when the device is set up, after the worker extension (service/vllm_worker_extension.py, which
+vLLM imports wherever the model runs and which calls this); a CPU worker has it loaded before. The
+runner's `from ... import` then picks up ours. CPU logits keep vLLM's function.
 """
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import logging
 import sys
@@ -23,7 +26,8 @@ import numpy as np
 import torch
 import xgrammar as xgr
 
-RUNNER_MODULE = "vllm.v1.worker.gpu_model_runner"
+UTILS_MODULE = "vllm.v1.structured_output.utils"  # where vLLM defines apply_grammar_bitmask
+RUNNER_MODULE = "vllm.v1.worker.gpu_model_runner"  # which imports it by name
 _PARAMETERS = ["scheduler_output", "grammar_output", "input_batch", "logits"]
 
 # Under "vllm": its handler prints this in the engine process.
@@ -112,16 +116,26 @@ def apply(
 
 
 def install() -> bool:
-    """Put our function in vLLM's GPU model runner if this process imported it. False: left alone."""
-    runner = sys.modules.get(RUNNER_MODULE)
-    original = getattr(runner, "apply_grammar_bitmask", None)
-    if runner is None or original is None:
+    """Put our function in vLLM (its definition, and the runner's name if loaded). False: left alone."""
+    utils = importlib.import_module(UTILS_MODULE)
+    original = getattr(utils, "apply_grammar_bitmask", None)
+    if original is None or list(inspect.signature(original).parameters) != _PARAMETERS:
+        log.warning("vLLM's apply_grammar_bitmask is missing or has another signature: left as it is")
         return False
     if getattr(original, "_gptoss", False):
-        return True
-    if list(inspect.signature(original).parameters) != _PARAMETERS:
-        log.warning("vLLM's apply_grammar_bitmask has another signature: left as it is")
-        return False
+        ours = original
+    else:
+        ours = _wrapping(original)
+        setattr(utils, "apply_grammar_bitmask", ours)  # noqa: B010 (a module's name)
+    runner = sys.modules.get(RUNNER_MODULE)
+    if runner is not None and getattr(runner, "apply_grammar_bitmask", None) is not ours:
+        setattr(runner, "apply_grammar_bitmask", ours)  # noqa: B010
+    if ours is not original:
+        log.info("structured output: grammar bitmasks staged in reused pinned buffers")
+    return True
+
+
+def _wrapping(original: Any) -> Any:
     masks, rows = Staging(pinned=True), Staging(pinned=True)
 
     def apply_grammar_bitmask(
@@ -133,9 +147,7 @@ def install() -> bool:
         return None
 
     apply_grammar_bitmask._gptoss = True  # type: ignore[attr-defined]
-    setattr(runner, "apply_grammar_bitmask", apply_grammar_bitmask)  # noqa: B010 (a module's name)
-    log.info("structured output: grammar bitmasks staged in reused pinned buffers")
-    return True
+    return apply_grammar_bitmask
 
 
 __all__ = ["Staging", "apply", "batch_rows", "install"]
