@@ -21,6 +21,11 @@ if [ -z "${SMOKE:-}" ]; then COMMON+=(--set tensor_parallel_size=1); fi
 read -r -a CONCS <<< "${CONC:-1 16 64 128 256}"
 SWEEP=(--concurrency "${CONCS[@]}" --prompt-tokens "${PROMPT:-1000}" --output-tokens "${OUTPUT:-512}"
        --repeats "${REPEATS:-3}" --interleave --no-tokenizer --no-report)
+# A prompt per request (UNIQUE=0: one shared prompt, as up to 2026-12-03). With dummy weights and shaped
+# output, requests that share a prompt are identical at each position, so they route to the same experts:
+# the MoE step then costs by how many positions a batch holds, i.e. by how the frontend spread its
+# arrivals over steps, not by the batch size (bench/README.md, "Shared prompts").
+if [ "${UNIQUE:-1}" = 1 ]; then SWEEP+=(--unique-prompts); fi
 COLD_BURST=(--cold-burst "${COLD:-256}" --cold-tokens "${COLD_TOKENS:-128}")
 SERVICE_LOG=$LOGS/service.log
 PIDFILE=$LOGS/service.pid
