@@ -214,9 +214,8 @@ def main(argv: list[str] | None = None) -> None:
             parser.error(f"--arms: {arm} takes its lengths from {twin}, which must come before it")
     streams = [1, 16, 64, 256] if args.gpu else args.streams
     overrides = {"metrics_port": free_port(), **set_args.overrides(args.set)}
-    tokenizer_dir(
-        Settings(profile=args.profile, **overrides)
-    )  # the engine's tokenizer copy, before the clock
+    settings = Settings(profile=args.profile, **overrides)
+    tokenizer_dir(settings)  # the engine's tokenizer copy, written once, before the clock
     port = free_port()
     server = start_service(args.profile, overrides, port, args.log)
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
