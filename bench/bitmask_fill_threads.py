@@ -10,6 +10,14 @@ then batched over a ThreadPoolExecutor as vLLM does (batches of 16), then in one
 in the pool (batches of 4), 3.2 ms in the batch matcher; 256: 43 / 9.5 / 8.7 ms.
 
     python -m bench.bitmask_fill_threads --matchers 64 --workers 2 4 8 [--batch 4] [--tokenizer DIR]
+    python -m bench.bitmask_fill_threads --states tag --walk 80 ...     # the engine's own states
+
+`--states probe` (the default) stops matchers inside plain JSON-schema grammars, a costly state: 218 µs
+per fill on the 2-core CPU box. `--states tag` is what the engine fills in bench/structured_cost.py's
+long-enforced arm: our structural tag (analysis capped at 64 tokens, then the one-string answer),
+each matcher walked `--walk` tokens the way random weights decode (uniform over what the mask allows,
+the string kept open). Those fills cost 10-13 µs each on the same box. Cheap fills leave little for
+threads to win, and the threads cost their start-up on every step.
 """
 
 from __future__ import annotations
@@ -57,6 +65,43 @@ def _matchers(count: int, tokenizer: str) -> tuple[list[xgr.GrammarMatcher], int
     return matchers, info.vocab_size
 
 
+def _tag_matchers(
+    count: int, tokenizer: str, walk: int, seed: int = 0
+) -> tuple[list[xgr.GrammarMatcher], int]:
+    """Matchers of the long-enforced arm's structural tag, each `walk` random-weights tokens in."""
+    import numpy as np
+
+    from service.structured_output import ResponseFormatSpec, constraint_for
+
+    hf = AutoTokenizer.from_pretrained(tokenizer)
+    info = xgr.TokenizerInfo.from_huggingface(hf)
+    spec = ResponseFormatSpec(kind="json_schema", name="note", schema=SCHEMA)
+    constraint = constraint_for(spec, [], "auto", [])
+    assert constraint is not None  # an enforced schema always constrains
+    compiled = xgr.GrammarCompiler(info, max_threads=1).compile_structural_tag(
+        constraint.structural_tag(True, 64)
+    )
+    rng = np.random.default_rng(seed)
+    scratch = xgr.allocate_token_bitmask(1, info.vocab_size)
+    first_special = min(hf.all_special_ids or [info.vocab_size])
+    matchers = []
+    for _ in range(count):
+        matcher = xgr.GrammarMatcher(compiled)
+        for _ in range(walk):
+            matcher.fill_next_token_bitmask(scratch, 0)
+            bits = np.unpackbits(scratch[0].numpy().view(np.uint8), bitorder="little")[: info.vocab_size]
+            allowed = np.flatnonzero(bits)
+            text = allowed[allowed < first_special]
+            token = int(allowed[0]) if len(text) == 0 else int(rng.choice(text))
+            for _ in range(50 if len(text) else 0):  # keep the string open: no quote, no backslash
+                if not set(hf.decode([token])) & {'"', "\\"}:
+                    break
+                token = int(rng.choice(text))
+            assert matcher.accept_token(token) and not matcher.is_terminated()
+        matchers.append(matcher)
+    return matchers, info.vocab_size
+
+
 def _fill(matchers: list[xgr.GrammarMatcher], bitmask: Any, start: int = 0) -> None:
     for offset, matcher in enumerate(matchers):
         matcher.fill_next_token_bitmask(bitmask, start + offset)
@@ -87,11 +132,20 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16, help="matchers per task (vLLM: 16)")
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--tokenizer", help="a HF tokenizer dir (default: build o200k_harmony)")
+    parser.add_argument(
+        "--states", choices=["probe", "tag"], default="probe", help="see the module's docstring"
+    )
+    parser.add_argument("--walk", type=int, default=80, help="--states tag: tokens each matcher has decoded")
     args = parser.parse_args()
-    matchers, vocab = _matchers(args.matchers, _tokenizer(args.tokenizer))
+    tokenizer = _tokenizer(args.tokenizer)
+    if args.states == "tag":
+        matchers, vocab = _tag_matchers(args.matchers, tokenizer, args.walk)
+    else:
+        matchers, vocab = _matchers(args.matchers, tokenizer)
     bitmask = xgr.allocate_token_bitmask(len(matchers), vocab)
     serial = _time(_fill, args.rounds, matchers, bitmask)
-    result: dict[str, Any] = {"matchers": len(matchers), "cpus": os.cpu_count(), "serial_ms": serial * 1e3}
+    result: dict[str, Any] = {"states": args.states, "matchers": len(matchers), "cpus": os.cpu_count()}
+    result["serial_ms"] = serial * 1e3
     result["per_fill_us"] = round(serial / len(matchers) * 1e6, 1)
     for workers in args.workers:
         with ThreadPoolExecutor(workers) as pool:
