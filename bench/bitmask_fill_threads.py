@@ -16,8 +16,8 @@ in the pool (batches of 4), 3.2 ms in the batch matcher; 256: 43 / 9.5 / 8.7 ms.
 per fill on the 2-core CPU box. `--states tag` is what the engine fills in bench/structured_cost.py's
 long-enforced arm: our structural tag (analysis capped at 64 tokens, then the one-string answer),
 each matcher walked `--walk` tokens the way random weights decode (uniform over what the mask allows,
-the string kept open). Those fills cost 10-13 µs each on the same box. Cheap fills leave little for
-threads to win, and the threads cost their start-up on every step.
+the string kept open). Those fills cost 16 µs each on the same box (64 matchers, walk 80). Cheap
+fills leave little for threads to win against their per-call overhead.
 """
 
 from __future__ import annotations
